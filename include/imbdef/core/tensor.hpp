@@ -226,4 +226,12 @@ void copy(view<T, From> src, view<T, To> dst) {
     copy(const_view<T, From>(src), dst);
 }
 
+// An owning copy of a view's elements, on the same device.
+template <class T, device_tag Device>
+tensor<std::remove_const_t<T>, Device> to_tensor(view<T, Device> v) {
+    tensor<std::remove_const_t<T>, Device> out(v.shape(), uninitialized);
+    device_copy<Device, Device>::run(out.data(), v.data(), v.bytes());
+    return out;
+}
+
 }  // namespace imbdef::core
