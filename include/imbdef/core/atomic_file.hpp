@@ -1,0 +1,56 @@
+#pragma once
+// Writing a file so that readers see either the old file or the complete new one, never a part:
+// the bytes go to a temporary file in the same directory, are flushed to the disk (fsync), and
+// the temporary is renamed over the destination (atomic on POSIX file systems). On any failure
+// the temporary is removed and imbdef::error names the path and the reason.
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <filesystem>
+#include <span>
+#include <string>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "error.hpp"
+
+namespace imbdef::core {
+
+inline void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
+    const std::string where = "write " + path.string();
+    const std::filesystem::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    IMBDEF_REQUIRE(fd >= 0, where, "a writable location", std::strerror(errno));
+    auto fail = [&](const char* step) {
+        const std::string reason = std::string(step) + ": " + std::strerror(errno);
+        ::close(fd);
+        std::error_code ignored;
+        std::filesystem::remove(tmp, ignored);
+        throw imbdef::error(where, "the file to be written completely", reason);
+    };
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fail("write");
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) fail("fsync");
+    if (::close(fd) != 0) {
+        std::error_code ignored;
+        std::filesystem::remove(tmp, ignored);
+        throw imbdef::error(where, "the file to be written completely", std::string("close: ") + std::strerror(errno));
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+        std::filesystem::remove(tmp, ec);
+        throw imbdef::error(where, "the new file to replace the old one", "rename failed: " + ec.message());
+    }
+}
+
+}  // namespace imbdef::core
