@@ -3,11 +3,14 @@
 //
 //   imbdef version                  library version, threads, CUDA support of this build
 //   imbdef rng --seed S [...]       Philox draws, to check reproducibility across machines and GPUs
+//   imbdef synth-data --out DIR     the built-in synthetic dataset, in the MVTec AD layout
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include <imbdef/data/synthetic.hpp>
 #include <imbdef/imbdef.hpp>
 
 namespace core = imbdef::core;
@@ -41,6 +44,28 @@ void print_draws(const rng_options& o) {
         for (float v : values) std::printf("%.9g\n", static_cast<double>(v));
 }
 
+struct synth_options {
+    std::string out;
+    imbdef::data::synthetic_config config;
+    std::vector<std::string> scenes{"disc"};
+    std::vector<std::string> defects;
+    bool overwrite = false;
+};
+
+void write_synthetic(synth_options& o) {
+    namespace data = imbdef::data;
+    o.config.scenes.clear();
+    for (const auto& s : o.scenes) o.config.scenes.push_back(data::parse_scene_kind(s));
+    if (!o.defects.empty()) {
+        o.config.defects.clear();
+        for (const auto& d : o.defects) o.config.defects.push_back(data::parse_defect_kind(d));
+    }
+    o.config.validate();
+    const auto summary = data::write_synthetic_dataset(o.config, o.out, {.overwrite = o.overwrite});
+    std::printf("synthetic dataset '%s' written to %s\n", o.config.category_name().c_str(), summary.root.c_str());
+    for (const auto& [folder, count] : summary.counts) std::printf("  %-24s %lld images\n", folder.c_str(), static_cast<long long>(count));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -62,11 +87,27 @@ int main(int argc, char** argv) {
     rng_cmd->add_option("--distribution", rng.distribution, "normal, uniform (in (0, 1)) or bits (raw 32-bit words)")
         ->check(CLI::IsMember({"normal", "uniform", "bits"}));
 
+    synth_options synth;
+    auto* synth_cmd = app.add_subcommand("synth-data", "Write the built-in synthetic dataset (procedural surfaces and parts "
+                                                        "with defects, exact masks and valid regions) in the MVTec AD layout");
+    synth_cmd->add_option("--out", synth.out, "Output folder; the dataset goes to <out>/<category>")->required();
+    synth_cmd->add_option("--seed", synth.config.seed, "Seed: the same seed gives the same bytes");
+    synth_cmd->add_option("--resolution", synth.config.resolution, "Square image size")->check(CLI::Range(32, 1024));
+    synth_cmd->add_option("--channels", synth.config.channels, "1 (grey) or 3 (RGB)")->check(CLI::IsMember({1, 3}));
+    synth_cmd->add_option("--good", synth.config.good_count, "Defect-free training images")->check(CLI::NonNegativeNumber);
+    synth_cmd->add_option("--test-good", synth.config.test_good_count, "Defect-free test images")->check(CLI::NonNegativeNumber);
+    synth_cmd->add_option("--defective", synth.config.defect_count, "Defective images with masks")->check(CLI::NonNegativeNumber);
+    synth_cmd->add_option("--scenes", synth.scenes, "brushed_metal, woven_fabric, wood, speckled_ceramic, disc, plate");
+    synth_cmd->add_option("--defects", synth.defects, "scratch, crack, hole, stain, fray (default: all that apply)");
+    synth_cmd->add_option("--category", synth.config.category, "Folder name (default: the scene, or 'mixed')");
+    synth_cmd->add_flag("--overwrite", synth.overwrite, "Replace an existing dataset in that folder");
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (threads > 0) core::set_num_threads(threads);
         if (*version) print_version();
         if (*rng_cmd) print_draws(rng);
+        if (*synth_cmd) write_synthetic(synth);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "imbdef: %s\n", e.what());
         return 1;

@@ -1,9 +1,12 @@
 #pragma once
 // Writing a file so that readers see either the old file or the complete new one, never a part:
-// the bytes go to a temporary file in the same directory, are flushed to the disk (fsync), and
-// the temporary is renamed over the destination (atomic on POSIX file systems). On any failure
-// the temporary is removed and imbdef::error names the path and the reason.
+// the bytes go to a temporary file in the same directory, are flushed to the disk (fsync), the
+// temporary is renamed over the destination (atomic on POSIX file systems), and the directory is
+// flushed so the rename itself survives a power loss. The temporary's name is unique per process
+// and call, so threads writing at once never share one. On any failure the temporary is removed
+// and imbdef::error names the path and the reason.
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -20,7 +23,9 @@ namespace imbdef::core {
 
 inline void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
     const std::string where = "write " + path.string();
-    const std::filesystem::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+    static std::atomic<unsigned long> counter{0};
+    const std::filesystem::path tmp =
+        path.string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     IMBDEF_REQUIRE(fd >= 0, where, "a writable location", std::strerror(errno));
     auto fail = [&](const char* step) {
@@ -50,6 +55,11 @@ inline void write_file_atomically(const std::filesystem::path& path, std::span<c
     if (ec) {
         std::filesystem::remove(tmp, ec);
         throw imbdef::error(where, "the new file to replace the old one", "rename failed: " + ec.message());
+    }
+    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+    if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+        ::fsync(dfd);  // best effort: some file systems refuse fsync on directories
+        ::close(dfd);
     }
 }
 

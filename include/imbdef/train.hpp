@@ -1,0 +1,13 @@
+#pragma once
+// The training infrastructure: Adam over flat parameters (train/adam.hpp), the generator EMA
+// (train/ema.hpp), safetensors checkpoints (train/checkpoint.hpp), the JSON-lines log
+// (train/log.hpp), the progress display (train/progress.hpp), and the HTML report with its SVG
+// charts (train/report.hpp, train/chart.hpp).
+
+#include "train/adam.hpp"
+#include "train/chart.hpp"
+#include "train/checkpoint.hpp"
+#include "train/ema.hpp"
+#include "train/log.hpp"
+#include "train/progress.hpp"
+#include "train/report.hpp"

@@ -1,0 +1,92 @@
+// The JSON-lines log: one object per line, flushed per line, appended across runs.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <random>
+#include <string>
+
+#include <unistd.h>
+
+#include <imbdef/train/log.hpp>
+
+using namespace imbdef::train;
+namespace fs = std::filesystem;
+
+namespace {
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        path = fs::temp_directory_path() /
+               ("imbdef_test_log_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
+        fs::create_directories(path);
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+std::string contents(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+TEST_CASE("records are single lines, flushed at once, and a resumed run appends") {
+    temp_dir dir;
+    const fs::path file = dir.path / "log.jsonl";
+    {
+        json_lines_log log(file);
+        log.write({{"kimg", 0.5}, {"loss", {{"G", 0.69}, {"D", 1.38}}}});
+        CHECK(contents(file) == "{\"kimg\":0.5,\"loss\":{\"D\":1.38,\"G\":0.69}}\n");  // visible before closing
+        log.write({{"event", "checkpoint"}, {"file", "ckpt-000001.safetensors"}});
+    }
+    {
+        json_lines_log resumed(file);
+        resumed.write({{"kimg", 1.0}, {"note", "line\nbreak"}});
+    }
+    CHECK(contents(file) ==
+          "{\"kimg\":0.5,\"loss\":{\"D\":1.38,\"G\":0.69}}\n"
+          "{\"event\":\"checkpoint\",\"file\":\"ckpt-000001.safetensors\"}\n"
+          "{\"kimg\":1.0,\"note\":\"line\\nbreak\"}\n");
+    const auto back = read_json_lines(file);
+    CHECK(back.records.size() == 3);
+    CHECK(back.skipped == 0);
+    CHECK(back.records[2]["note"] == "line\nbreak");
+}
+
+TEST_CASE("a record torn by a crash is closed off and skipped when read back") {
+    temp_dir dir;
+    const fs::path file = dir.path / "log.jsonl";
+    std::ofstream(file) << "{\"kimg\":1}\n{\"kimg\":2,\"lo";
+    {
+        json_lines_log log(file);
+        log.write({{"kimg", 3}});
+    }
+    CHECK(contents(file) == "{\"kimg\":1}\n{\"kimg\":2,\"lo\n{\"kimg\":3}\n");
+    const auto back = read_json_lines(file);
+    REQUIRE(back.records.size() == 2);
+    CHECK(back.records[1]["kimg"] == 3);
+    CHECK(back.skipped == 1);
+}
+
+TEST_CASE("non-finite numbers become null; non-objects and unwritable places are refused") {
+    temp_dir dir;
+    const fs::path file = dir.path / "log.jsonl";
+    json_lines_log log(file);
+    log.write({{"loss", std::numeric_limits<double>::quiet_NaN()}});
+    CHECK(contents(file) == "{\"loss\":null}\n");
+    CHECK_THROWS_WITH_AS(log.write(nlohmann::json::array({1, 2})),
+                         doctest::Contains("expected a JSON object per record, found array"), imbdef::error);
+    CHECK_THROWS_WITH_AS(log.write({{"bad", std::string("\xff")}}), doctest::Contains("valid UTF-8"), imbdef::error);
+    CHECK(contents(file) == "{\"loss\":null}\n");
+    CHECK_THROWS_WITH_AS(json_lines_log(dir.path / "missing" / "log.jsonl"),
+                         doctest::Contains("missing/log.jsonl: expected a file that can be opened for appending"),
+                         imbdef::error);
+    CHECK_THROWS_WITH_AS(read_json_lines(dir.path / "none.jsonl"), doctest::Contains("expected a readable JSON-lines file"),
+                         imbdef::error);
+}
