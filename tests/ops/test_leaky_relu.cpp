@@ -1,5 +1,6 @@
-// ops::leaky_relu on the CPU: closed form, the gradient contract, argument checks, and the
-// backward pass against central finite differences.
+// ops::leaky_relu on the CPU: closed form, the gradient contract, argument checks, the backward
+// pass against central finite differences (testing::check_gradients) and the tangent rules of R1
+// (testing::check_second_order).
 
 #include <doctest/doctest.h>
 
@@ -9,9 +10,11 @@
 #include <limits>
 #include <numbers>
 #include <string>
+#include <utility>
 
 #include <imbdef/core.hpp>
 #include <imbdef/ops/leaky_relu.hpp>
+#include <imbdef/testing.hpp>
 
 using namespace imbdef;
 using core::grad_mode;
@@ -179,40 +182,83 @@ TEST_CASE("leaky_relu names the op, the argument and both shapes on a shape mism
     CHECK_THROWS_AS(ops::leaky_relu(x, flat.view()), imbdef::error);
 }
 
-// L(x) = sum_i w_i y_i(x) with random weights w; backward with dy = w must give dL/dx, compared
-// with central differences at several step sizes. Inputs stay away from the kink at 0 by more
-// than the largest step, where the rule is linear and the difference exact up to rounding.
-TEST_CASE("leaky_relu backward agrees with central finite differences (double)") {
-    const core::shape s{3, 4, 5};
-    tensor<double> x = normal_tensor<double>(s, 10);
-    for (double& v : x) v += v >= 0 ? 0.05 : -0.05;
-    const tensor<double> w = normal_tensor<double>(s, 11);
-    const ops::leaky_relu_params params{.slope = 0.2, .gain = std::numbers::sqrt2};
+namespace {
 
-    tensor<double> dx(s);
-    ops::leaky_relu_backward(x, w, dx.view(), grad_mode::assign, params);
-
-    tensor<double> y(s);
-    auto loss = [&](const tensor<double>& at) {
-        ops::leaky_relu(at, y.view(), params);
-        double sum = 0;
-        for (index_t i = 0; i < y.numel(); ++i) sum += w[i] * y[i];
-        return sum;
+// Inputs at least 0.1 away from the kink at 0, where the rule is linear: the largest finite-
+// difference steps may cross it, the smaller ones do not, and an element passes on any step.
+testing::second_order_problem leaky_relu_problem(const core::shape& s, std::uint64_t stream,
+                                                 const ops::leaky_relu_params& params) {
+    tensor<double> x = normal_tensor<double>(s, stream);
+    for (double& v : x) v += v >= 0 ? 0.1 : -0.1;
+    testing::second_order_problem p;
+    p.add_data("x", std::move(x));
+    p.forward = [params](testing::input_views in) {
+        tensor<double> y(in[0].shape());
+        ops::leaky_relu(in[0], y.view(), params);
+        return y;
     };
+    p.backward = [params](testing::input_views in, core::const_view<double> dy, testing::grad_views dx,
+                          grad_mode data_mode, grad_mode) {
+        ops::leaky_relu_backward(in[0], dy, dx[0], data_mode, params);
+    };
+    p.forward_tangent = [params](testing::input_views in, testing::input_views dot) {
+        tensor<double> y_dot(in[0].shape());
+        ops::leaky_relu_forward_tangent(in[0], dot[0], y_dot.view(), params);
+        return y_dot;
+    };
+    p.backward_tangent = [params](testing::input_views in, testing::input_views, core::const_view<double> dy,
+                                  core::const_view<double> dy_dot, testing::grad_views dx, testing::grad_views dx_dot) {
+        ops::leaky_relu_backward(in[0], dy, dx[0], grad_mode::assign, params);
+        ops::leaky_relu_backward_tangent(in[0], dy_dot, dx_dot[0], grad_mode::assign, params);
+    };
+    return p;
+}
 
-    for (const double h : {1e-2, 1e-4, 1e-6}) {
-        CAPTURE(h);
-        tensor<double> probe = x.clone();
-        double worst = 0;
-        for (index_t i = 0; i < x.numel(); ++i) {
-            probe[i] = x[i] + h;
-            const double up = loss(probe);
-            probe[i] = x[i] - h;
-            const double down = loss(probe);
-            probe[i] = x[i];
-            const double numeric = (up - down) / (2 * h);
-            worst = std::max(worst, std::abs(numeric - dx[i]) / std::max(1.0, std::abs(dx[i])));
+const core::shape checked_shapes[] = {core::shape{1}, core::shape{7}, core::shape{3, 4, 5}, core::shape{2, 3, 5, 4}};
+
+}  // namespace
+
+TEST_CASE("leaky_relu backward agrees with central finite differences (double)") {
+    const ops::leaky_relu_params custom{.slope = 0.05, .gain = 1.5};
+    std::uint64_t stream = 10;
+    for (const auto& params : {ops::leaky_relu_params{}, custom})
+        for (const auto& s : checked_shapes) {
+            CAPTURE(s.to_string());
+            const auto r = testing::check_gradients(leaky_relu_problem(s, stream++, params));
+            CHECK_MESSAGE(r.ok, r.to_string());
         }
-        CHECK(worst < 1e-7);
+}
+
+// R1's tangent rules: y_dot and dx_dot are the derivative's factor applied to x_dot and dy_dot.
+TEST_CASE("leaky_relu tangent rules agree with finite differences of forward and backward (double)") {
+    const ops::leaky_relu_params custom{.slope = 0.05, .gain = 1.5};
+    std::uint64_t stream = 20;
+    for (const auto& params : {ops::leaky_relu_params{}, custom})
+        for (const auto& s : checked_shapes) {
+            CAPTURE(s.to_string());
+            const auto r = testing::check_second_order(leaky_relu_problem(s, stream++, params));
+            CHECK_MESSAGE(r.ok, r.to_string());
+        }
+}
+
+TEST_CASE("leaky_relu tangent rules check their shapes and follow the gradient mode") {
+    const tensor<double> x = inputs<double>(core::shape{4, 5}, 30);
+    const tensor<double> t = normal_tensor<double>(x.shape(), 31);
+    const tensor<double> before = normal_tensor<double>(x.shape(), 32);
+    tensor<double> y_dot(x.shape()), dx(x.shape());
+    ops::leaky_relu_forward_tangent(x, t, y_dot.view());
+    ops::leaky_relu_backward(x, t, dx.view(), grad_mode::assign);
+    for (index_t i = 0; i < x.numel(); ++i) CHECK(y_dot[i] == dx[i]);
+
+    tensor<double> acc = before.clone(), untouched = before.clone();
+    ops::leaky_relu_backward_tangent(x, t, acc.view(), grad_mode::accumulate);
+    ops::leaky_relu_backward_tangent(x, t, untouched.view(), grad_mode::none);
+    for (index_t i = 0; i < x.numel(); ++i) {
+        CHECK(acc[i] == doctest::Approx(before[i] + dx[i]).epsilon(1e-15));
+        CHECK(untouched[i] == before[i]);
     }
+    CHECK_NOTHROW(ops::leaky_relu_backward_tangent(x, t, core::view<double>{}, grad_mode::none));
+    tensor<double> wrong(core::shape{5, 4});
+    CHECK_THROWS_AS(ops::leaky_relu_forward_tangent(x, t, wrong.view()), imbdef::error);
+    CHECK_THROWS_AS(ops::leaky_relu_backward_tangent(x, wrong, dx.view(), grad_mode::assign), imbdef::error);
 }
