@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include <imbdef/models/cost.hpp>
 #include <imbdef/models/discriminator_schedule.hpp>
 #include <imbdef/models/presets.hpp>
 #include <imbdef/models/synthesis_schedule.hpp>
@@ -151,4 +152,25 @@ TEST_CASE("presets: the METHOD.md table, and a clear error for an unknown name")
     CHECK(s.layers.back().out_channels == 4);  // RGB + the valid-region mask logit
     CHECK(make_discriminator_schedule(cpu64.matching_discriminator(3)).blocks[0].in_channels == 16);  // 1024 / 64
     CHECK_THROWS_WITH_AS(preset_by_name("huge"), doctest::Contains("one of tiny, cpu64, lite128, paper256"), imbdef::error);
+}
+
+TEST_CASE("per-layer costs add up to the reference totals") {
+    const auto g256 = total_cost(generator_costs(make_synthesis_schedule({}), 512, 512));
+    CHECK(g256.params == 28472133);
+    CHECK(g256.mac_total() == doctest::Approx(238.66e9).epsilon(0.01));
+    const auto d256 = total_cost(discriminator_costs(make_discriminator_schedule({}), 3));
+    CHECK(d256.params == 28864129);
+    CHECK(d256.mac_total() == doctest::Approx(46.84e9).epsilon(0.01));
+    synthesis_config lite64;
+    lite64.resolution = 64;
+    lite64.channel_base = 8192;
+    lite64.channel_max = 256;
+    lite64.num_layers = 8;
+    CHECK(total_cost(generator_costs(make_synthesis_schedule(lite64), 512, 512)).mac_total() ==
+          doctest::Approx(12.89e9).epsilon(0.01));
+    discriminator_config d64;
+    d64.resolution = 64;
+    d64.channel_base = 8192;
+    d64.channel_max = 256;
+    CHECK(total_cost(discriminator_costs(make_discriminator_schedule(d64), 3)).mac_total() == doctest::Approx(1.98e9).epsilon(0.01));
 }

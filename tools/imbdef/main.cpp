@@ -4,6 +4,8 @@
 //   imbdef version                  library version, threads, CUDA support of this build
 //   imbdef rng --seed S [...]       Philox draws, to check reproducibility across machines and GPUs
 //   imbdef synth-data --out DIR     the built-in synthetic dataset, in the MVTec AD layout
+//   imbdef info --preset P          layer tables of a preset's networks: parameters and FLOPs
+//   imbdef benchmark --preset P     images per second of generation and of the training steps
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -11,6 +13,9 @@
 #include <CLI/CLI.hpp>
 
 #include <imbdef/data/synthetic.hpp>
+
+#include "commands/benchmark.hpp"
+#include "commands/info.hpp"
 #include <imbdef/imbdef.hpp>
 
 namespace core = imbdef::core;
@@ -102,12 +107,31 @@ int main(int argc, char** argv) {
     synth_cmd->add_option("--category", synth.config.category, "Folder name (default: the scene, or 'mixed')");
     synth_cmd->add_flag("--overwrite", synth.overwrite, "Replace an existing dataset in that folder");
 
+    std::string info_preset = "cpu64";
+    int info_channels = 3;
+    auto* info_cmd = app.add_subcommand("info", "Print the layer tables of a preset's networks with parameters and FLOPs");
+    info_cmd->add_option("--preset", info_preset, "tiny, cpu64, lite128 or paper256");
+    info_cmd->add_option("--channels", info_channels, "Image channels: 1 (grey) or 3 (RGB)")->check(CLI::IsMember({1, 3}));
+
+    imbdef_cli::benchmark_options bench;
+    auto* bench_cmd = app.add_subcommand("benchmark", "Images per second and GFLOP/s of generation and training steps");
+    bench_cmd->add_option("--preset", bench.preset, "tiny, cpu64, lite128 or paper256");
+    bench_cmd->add_option("--batch", bench.batch, "Batch size (a multiple of 4 for the minibatch-std groups)")
+        ->check(CLI::Range(1, 4096));
+    bench_cmd->add_option("--what", bench.what, "generate, d-step or g-step")
+        ->check(CLI::IsMember({"generate", "d-step", "g-step"}));
+    bench_cmd->add_option("--channels", bench.channels, "Image channels: 1 or 3")->check(CLI::IsMember({1, 3}));
+    bench_cmd->add_option("--iterations", bench.iterations, "Timed iterations (default: 10 generate, 4 steps)")
+        ->check(CLI::NonNegativeNumber);
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (threads > 0) core::set_num_threads(threads);
         if (*version) print_version();
         if (*rng_cmd) print_draws(rng);
         if (*synth_cmd) write_synthetic(synth);
+        if (*info_cmd) imbdef_cli::print_info(info_preset, info_channels);
+        if (*bench_cmd) imbdef_cli::run_benchmark(bench);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "imbdef: %s\n", e.what());
         return 1;

@@ -11,9 +11,19 @@
 //     the parameter gradients (into grads, bound to the same layout) under param_mode, following
 //     core/grad_mode.hpp.
 // Forward state lives in the caller's context object, never in the module, so several passes
-// (D on reals, D on fakes, the R1 pass) can be alive at once. A context may hold views of x: the
-// input must stay alive and unchanged until backward. Context storage is allocated on the first
-// pass and reused while shapes stay the same (nn::ensure_shape), so steady state allocates nothing.
+// (D on reals, D on fakes, the R1 pass) can be alive at once. A context may hold views of x and y,
+// like saved tensors: both must stay alive and unchanged until backward. Context storage is
+// allocated on the first pass and reused while shapes stay the same (nn::ensure_shape), so steady
+// state allocates nothing.
+//
+// A tangent module (the discriminator's, for exact R1 by forward-over-reverse; DESIGN.md, "Second
+// order") also has, with parameters held fixed (zero parameter tangents):
+//   - forward_tangent(params, ctx, x_dot, y_dot): after forward on the same context, assigns y_dot,
+//     the derivative of y along x_dot; ctx may keep a view of x_dot until backward_tangent;
+//   - backward_tangent(params, ctx, dy, dy_dot, dx, dx_dot, grads_dot, data_mode, param_mode):
+//     writes dx, the input gradient backward would give for dy, and dx_dot, its derivative along
+//     (x_dot, dy_dot), both under data_mode; and under param_mode the derivative of the parameter
+//     gradient along the same direction, which for R1 is the penalty's parameter gradient.
 
 #include <concepts>
 
@@ -51,6 +61,15 @@ concept unary_module = std::copy_constructible<M> && requires(M m, const M cm, c
     { cm.output_shape(s) } -> std::same_as<core::shape>;
     cm.forward(p, x, y, ctx);
     cm.backward(p, ctx, x, y, g, mode, mode);
+};
+
+// A module with the tangent passes of exact R1, checked for element type T.
+template <class M, class T = float>
+concept tangent_module = unary_module<M, T> && requires(const M cm, typename M::template context<T>& ctx,
+                                                        params_in<T> p, grads_out<T> g, core::const_view<T> x,
+                                                        core::view<T> y, core::grad_mode mode) {
+    cm.forward_tangent(p, ctx, x, y);
+    cm.backward_tangent(p, ctx, x, x, y, y, g, mode, mode);
 };
 
 // Produces the concept's diagnostic inside a composite with one readable message.

@@ -14,6 +14,7 @@
 // are zero, receive zero gradients, and stay zero under Adam.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,17 +37,22 @@ constexpr std::string_view to_string(tensor_role r) noexcept {
     return r == tensor_role::parameter ? "parameter" : "buffer";
 }
 
-// How a tensor is filled at initialisation.
+// How a tensor is filled at initialisation. `custom` covers what no distribution describes (a
+// layer's bias pattern, Fourier frequencies): a function filling the values, in double, from the
+// tensor's own Philox stream.
 struct initializer {
-    enum class kind : unsigned char { constant, normal, uniform };
+    using fill_function = std::function<void(core::view<double> values, core::philox_stream rng)>;
+    enum class kind : unsigned char { constant, normal, uniform, custom };
     kind k = kind::constant;
     double a = 0;  // constant: the value; normal: the mean; uniform: the lower end
     double b = 0;  // normal: the standard deviation; uniform: the upper end
+    fill_function fill{};
 
-    static constexpr initializer zeros() noexcept { return {kind::constant, 0, 0}; }
-    static constexpr initializer constant(double v) noexcept { return {kind::constant, v, 0}; }
-    static constexpr initializer normal(double mean, double stddev) noexcept { return {kind::normal, mean, stddev}; }
-    static constexpr initializer uniform(double lo, double hi) noexcept { return {kind::uniform, lo, hi}; }
+    static initializer zeros() { return {kind::constant, 0, 0, {}}; }
+    static initializer constant(double v) { return {kind::constant, v, 0, {}}; }
+    static initializer normal(double mean, double stddev) { return {kind::normal, mean, stddev, {}}; }
+    static initializer uniform(double lo, double hi) { return {kind::uniform, lo, hi, {}}; }
+    static initializer custom(fill_function f) { return {kind::custom, 0, 0, std::move(f)}; }
 };
 
 // A handle to one declared tensor, valid for the layout that issued it.
@@ -163,7 +169,12 @@ public:
                        std::to_string(buffers.numel()));
     }
 
+    // Views over no storage, for a pass whose parameter gradients are not wanted (mode none):
+    // every tensor comes back empty.
+    static parameter_views unbound(const parameter_layout& layout) noexcept { return parameter_views(layout); }
+
     core::view<T, Device> operator[](parameter_ref r) const {
+        if (unbound_) return {};
         const parameter_entry& e = (*layout_)[r];
         T* base = (e.role == tensor_role::parameter ? parameters_ : buffers_).data();
         return core::view<T, Device>(base + e.offset, e.shape);
@@ -183,13 +194,19 @@ public:
     operator parameter_views<const T, Device>() const noexcept
         requires(!std::is_const_v<T>)
     {
+        if (unbound_) return parameter_views<const T, Device>::unbound(*layout_);
         return parameter_views<const T, Device>(*layout_, parameters_, buffers_);
     }
 
 private:
+    explicit parameter_views(const parameter_layout& layout) noexcept : layout_(&layout), unbound_(true) {}
+    template <class, core::device_tag>
+    friend class parameter_views;
+
     const parameter_layout* layout_;
     core::view<T, Device> parameters_;
     core::view<T, Device> buffers_;
+    bool unbound_ = false;
 };
 
 // Owns the flat storage of one network's parameters and buffers on the CPU.
@@ -217,6 +234,12 @@ public:
                 case initializer::kind::uniform:
                     core::fill_uniform(v, rng, 0, static_cast<T>(e.init.a), static_cast<T>(e.init.b));
                     break;
+                case initializer::kind::custom: {
+                    core::tensor<double> values(e.shape);
+                    e.init.fill(values.view(), rng);
+                    for (index_t i = 0; i < v.numel(); ++i) v[i] = static_cast<T>(values[i]);
+                    break;
+                }
             }
         }
     }

@@ -28,6 +28,8 @@ public:
         std::tuple<typename child_module_t<Children>::template context<T>...> children;
         std::array<core::tensor<T>, count - 1> activations;
         std::array<core::tensor<T>, count - 1> gradients;
+        std::array<core::tensor<T>, count - 1> activation_tangents;  // the tangent passes only
+        std::array<core::tensor<T>, count - 1> gradient_tangents;
     };
 
     sequential() = default;
@@ -72,7 +74,49 @@ public:
         backward_from<count - 1, T>(p, ctx, dy, dx, g, data_mode, param_mode);
     }
 
+    template <class T>
+    void forward_tangent(params_in<T> p, context<T>& ctx, core::const_view<T> x_dot, core::view<T> y_dot) const
+        requires(tangent_module<child_module_t<Children>, T> && ...)
+    {
+        core::const_view<T> in = x_dot;
+        each([&]<std::size_t I>(const auto& m) {
+            core::view<T> out;
+            if constexpr (I + 1 == count)
+                out = y_dot;
+            else
+                out = ensure_shape(ctx.activation_tangents[I], ctx.activations[I].shape());
+            m.forward_tangent(p, std::get<I>(ctx.children), in, out);
+            in = out;
+        });
+    }
+
+    template <class T>
+    void backward_tangent(params_in<T> p, context<T>& ctx, core::const_view<T> dy, core::const_view<T> dy_dot,
+                          core::view<T> dx, core::view<T> dx_dot, grads_out<T> g, core::grad_mode data_mode,
+                          core::grad_mode param_mode) const
+        requires(tangent_module<child_module_t<Children>, T> && ...)
+    {
+        backward_tangent_from<count - 1, T>(p, ctx, dy, dy_dot, dx, dx_dot, g, data_mode, param_mode);
+    }
+
 private:
+    template <std::size_t I, class T>
+    void backward_tangent_from(params_in<T> p, context<T>& ctx, core::const_view<T> dy_i, core::const_view<T> dy_dot_i,
+                               core::view<T> dx, core::view<T> dx_dot, grads_out<T> g, core::grad_mode data_mode,
+                               core::grad_mode param_mode) const {
+        const auto& m = std::get<I>(modules_);
+        if constexpr (I == 0) {
+            m.backward_tangent(p, std::get<0>(ctx.children), dy_i, dy_dot_i, dx, dx_dot, g, data_mode, param_mode);
+        } else {
+            const core::shape& s = ctx.activations[I - 1].shape();
+            core::view<T> dx_i = ensure_shape(ctx.gradients[I - 1], s);
+            core::view<T> dx_dot_i = ensure_shape(ctx.gradient_tangents[I - 1], s);
+            m.backward_tangent(p, std::get<I>(ctx.children), dy_i, dy_dot_i, dx_i, dx_dot_i, g, core::grad_mode::assign,
+                               param_mode);
+            backward_tangent_from<I - 1, T>(p, ctx, dx_i, dx_dot_i, dx, dx_dot, g, data_mode, param_mode);
+        }
+    }
+
     template <fixed_string Name>
     static constexpr std::size_t index_of() {
         constexpr std::array<bool, count> hits{detail::child_traits<Children>::template has_name<Name>...};

@@ -1,0 +1,112 @@
+#pragma once
+// imbdef benchmark --preset P --batch B --what generate|d-step|g-step: images per second and
+// achieved GFLOP/s of the networks on this machine, with the library's own thread pool.
+//   generate  mapping + synthesis forward, no gradients
+//   d-step    StyleGAN's Dmain: G forward (no gradients), D forward and backward on the fakes and
+//             on the reals, parameter gradients, one Adam step of D
+//   g-step    Gmain: G forward, D forward, D input gradient only, G backward, one Adam step of G
+// FLOPs count the forward MACs of reference/stylegan3.md section 8 (times 2) and two forward
+// passes' worth for each backward.
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include <imbdef/core/random.hpp>
+#include <imbdef/models/background_generator.hpp>
+#include <imbdef/models/cost.hpp>
+#include <imbdef/models/image_discriminator.hpp>
+#include <imbdef/models/presets.hpp>
+#include <imbdef/policies/adversarial_loss.hpp>
+#include <imbdef/train/adam.hpp>
+
+namespace imbdef_cli {
+
+struct benchmark_options {
+    std::string preset = "cpu64";
+    std::string what = "generate";
+    int batch = 8;
+    int channels = 3;
+    int iterations = 0;  // 0: by mode
+};
+
+inline void run_benchmark(const benchmark_options& o) {
+    namespace core = imbdef::core;
+    namespace models = imbdef::models;
+    namespace nn = imbdef::nn;
+    using core::grad_mode;
+    const auto& p = models::preset_by_name(o.preset);
+    models::background_generator_config gc;
+    gc.synthesis = p.synthesis(o.channels, 0);  // the StyleGAN3 configuration: no mask channel
+    gc.z_dim = gc.w_dim = p.latent_dim;
+    models::basic_background_generator<imbdef::policies::no_injection> g(gc);  // as the official network
+    auto d = models::make_image_discriminator(p.image_discriminator(o.channels));
+    nn::parameter_layout gl, dl;
+    g.declare(nn::registry(gl));
+    d.declare(nn::registry(dl));
+    nn::parameter_store<float> gp(gl), dp(dl), gg(gl), dg(dl);
+    gp.initialize(1);
+    dp.initialize(2);
+
+    const core::index_t n = o.batch;
+    const core::shape img_shape = g.output_shape({n, p.latent_dim});
+    core::tensor<float> z({n, p.latent_dim}), fake(img_shape), reals(img_shape), logits({n, 1}), dlogits({n, 1}),
+        dimg(img_shape), dz(z.shape());
+    core::fill_uniform(reals.view(), core::philox_stream{.seed = 3}, 0, -1.0f, 1.0f);
+    decltype(g)::context<float> gctx;
+    models::image_discriminator::context<float> dctx;
+    imbdef::train::adam<float> g_opt(gl.size(nn::tensor_role::parameter), imbdef::train::adam_options::stylegan(0.0025));
+    imbdef::train::adam<float> d_opt(dl.size(nn::tensor_role::parameter), imbdef::train::adam_options::stylegan(0.002));
+    const auto gcost = models::total_cost(models::generator_costs(g.schedule(), p.latent_dim, p.latent_dim));
+    const auto dcost = models::total_cost(
+        models::discriminator_costs(models::make_discriminator_schedule(p.image_discriminator(o.channels)), o.channels));
+    double flops_per_image = 0;
+    std::uint64_t offset = 0;
+
+    auto step = [&] {
+        offset = core::fill_normal(z.view(), core::philox_stream{.seed = 4}, offset);
+        const auto gv = std::as_const(gp).views();
+        const auto dv = std::as_const(dp).views();
+        g.forward(gv, z.cview(), fake.view(), gctx);
+        if (o.what == "d-step") {
+            for (int side = 0; side < 2; ++side) {
+                d.forward(dv, side ? reals.cview() : fake.cview(), logits.view(), dctx);
+                imbdef::policies::mean_loss<imbdef::policies::logistic_loss, float>(
+                    logits.cview(), side ? imbdef::policies::loss_side::real : imbdef::policies::loss_side::fake,
+                    dlogits.view(), grad_mode::assign);
+                d.backward(dv, dctx, dlogits.cview(), dimg.view(), dg.views(), grad_mode::none,
+                           side ? grad_mode::accumulate : grad_mode::assign);
+            }
+            d_opt.step(dp.parameters().view(), dg.parameters().cview());
+        } else if (o.what == "g-step") {
+            d.forward(dv, fake.cview(), logits.view(), dctx);
+            imbdef::policies::mean_loss<imbdef::policies::logistic_loss, float>(
+                logits.cview(), imbdef::policies::loss_side::generator, dlogits.view(), grad_mode::assign);
+            d.backward(dv, dctx, dlogits.cview(), dimg.view(), nn::grads_out<float>::unbound(dl), grad_mode::assign,
+                       grad_mode::none);
+            g.backward(gv, gctx, dimg.cview(), dz.view(), gg.views(), grad_mode::none, grad_mode::assign);
+            g_opt.step(gp.parameters().view(), gg.parameters().cview());
+        }
+    };
+    if (o.what == "generate")
+        flops_per_image = 2 * gcost.mac_total();
+    else if (o.what == "d-step")
+        flops_per_image = 2 * (gcost.mac_total() + 2 * 3 * dcost.mac_total());
+    else if (o.what == "g-step")
+        flops_per_image = 2 * (3 * gcost.mac_total() + 3 * dcost.mac_total());
+    else
+        throw imbdef::error("imbdef benchmark --what", "generate, d-step or g-step", "'" + o.what + "'");
+
+    step();  // warm-up: sizes every context and scratch arena
+    const int iters = o.iterations > 0 ? o.iterations : (o.what == "generate" ? 10 : 4);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) step();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double images = static_cast<double>(iters) * static_cast<double>(n);
+    std::printf("{\"preset\": \"%s\", \"what\": \"%s\", \"batch\": %d, \"threads\": %d, \"images_per_second\": %.3f, "
+                "\"gflops\": %.2f}\n",
+                o.preset.c_str(), o.what.c_str(), o.batch, core::num_threads(), images / seconds,
+                images * flops_per_image / seconds * 1e-9);
+}
+
+}  // namespace imbdef_cli
