@@ -1,5 +1,5 @@
 // A tour of what exists today, end to end: Philox draws on a thread pool, an op with its gradient,
-// arena scratch, xtensor at the public boundary, and a PNG written with stb. It writes
+// arena scratch, xtensor at the public boundary, and a PNG written by the data layer. It writes
 //   <out>/philox_field.png   a 256x256 field of normal draws through leaky ReLU, as an image
 //   <out>/summary.json       moments of the draws, the gradient norm, allocation counters
 // Usage: foundation_tour [out_dir] [seed]
@@ -11,9 +11,6 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
-
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
 
 #include <imbdef/imbdef.hpp>
 #include <imbdef/ops/leaky_relu.hpp>
@@ -42,15 +39,14 @@ int main(int argc, char** argv) try {
 
     // Public boundary: the image as an xtensor array over the same memory.
     auto image = core::as_xtensor(y.view().reshaped({size, size}));
-    std::vector<unsigned char> pixels(static_cast<std::size_t>(size * size));
+    auto pixels = xt::xtensor<std::uint8_t, 3>::from_shape({std::size_t{size}, std::size_t{size}, 1});
     for (core::index_t i = 0; i < size; ++i)
         for (core::index_t j = 0; j < size; ++j) {
             const float v = std::clamp(127.5f + 40.0f * image(i, j), 0.0f, 255.0f);
-            pixels[static_cast<std::size_t>(i * size + j)] = static_cast<unsigned char>(v);
+            pixels(static_cast<std::size_t>(i), static_cast<std::size_t>(j), 0) = static_cast<std::uint8_t>(v);
         }
     const auto png = out / "philox_field.png";
-    if (!stbi_write_png(png.c_str(), size, size, 1, pixels.data(), size))
-        throw imbdef::error("foundation_tour", "to write " + png.string(), "a failed write");
+    imbdef::data::write_png(png, pixels);
 
     double mean = 0, var = 0, grad_sum = 0;
     for (float v : z) mean += v;

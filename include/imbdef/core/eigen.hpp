@@ -7,7 +7,16 @@
 
 #include <string>
 
+// GCC 12 at -march=native (AVX-512) reports false -Wmaybe-uninitialized warnings from inside
+// Eigen's vectorised kernels; they are Eigen's, not ours.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 #include "error.hpp"
 #include "tensor.hpp"
