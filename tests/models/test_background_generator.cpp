@@ -67,7 +67,7 @@ TEST_CASE("parameter counts equal the official networks' (without the mask chann
     CHECK(parameter_count(from_preset("tiny", 0)) == 57095);
     CHECK(parameter_count(from_preset("lite128", 0)) == 3780951);
     // The mask channel adds one output of the to-RGB layer: C_last weights and one bias.
-    const auto& last = models::make_synthesis_schedule(from_preset("cpu64", 1).synthesis).layers.back();
+    const auto last = models::make_synthesis_schedule(from_preset("cpu64", 1).synthesis).layers.back();
     CHECK(parameter_count(from_preset("cpu64", 1)) == 1047623 + last.in_channels + 1);
 }
 
