@@ -164,6 +164,31 @@ TEST_CASE("upfirdn2d equals its definition for every factor, pad sign and filter
     }
 }
 
+TEST_CASE("upfirdn2d: a 2-D filter that is an outer product (run separably) still equals the 2-D definition") {
+    const tensor<double> a = ref::normal(shape{5}, 1100), b = ref::normal(shape{3}, 1101);
+    tensor<double> outer(shape{5, 3});
+    for (index_t i = 0; i < 5; ++i)
+        for (index_t j = 0; j < 3; ++j) outer(i, j) = a[i] * b[j];
+    tensor<double> almost = outer.clone();
+    almost(2, 1) += 1e-9;  // no longer rank 1: the 2-D path
+    const tensor<double> x = ref::normal(shape{2, 9, 11, 12}, 1102);
+    for (const auto& p : {upfirdn2d_params{2, 1, 1, 2, 3, 1, -1, 2, 1.5, false},
+                          upfirdn2d_params::uniform(1, 2, 1, 1, 2, 2, 1.0, true)}) {
+        for (const tensor<double>* f : {&outer, &almost}) {
+            const tensor<double> expected = ref::upfirdn2d(x, *f, p);
+            CHECK(ref::max_abs_diff(run(x, *f, p), expected) <= 1e-12 * (1.0 + ref::max_abs(expected)));
+            const tensor<float> yf = run(ref::cast<float>(x), ref::cast<float>(*f), p);
+            double worst = 0.0;
+            for (index_t i = 0; i < yf.numel(); ++i) worst = std::max(worst, std::abs(double(yf[i]) - expected[i]));
+            CHECK(worst <= 1e-5 * (1.0 + ref::max_abs(expected)));
+        }
+        // D's 4 x 4 blur filter from setup_filter.
+        const tensor<double> f4 = ops::fir::setup_filter({1.0, 3.0, 3.0, 1.0});
+        const tensor<double> e4 = ref::upfirdn2d(x, f4, p);
+        CHECK(ref::max_abs_diff(run(x, f4, p), e4) <= 1e-13);
+    }
+}
+
 TEST_CASE("upfirdn2d backward is the adjoint: <A x, y> = <x, A^T y>") {
     int k = 0;
     for (const config& c : configs()) {

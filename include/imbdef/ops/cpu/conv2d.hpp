@@ -130,6 +130,11 @@ struct backend<conv2d_op, core::cpu> {
     template <class T>
     static void forward(const conv_geometry& g, const T* x, const T* w, const T* b, T* y, bool add,
                         const T* in_scale = nullptr, const T* out_scale = nullptr) {
+        if (dots_apply(g) && g.o <= dots_max) {
+            forward_few_outputs(g, x, w, y, add, in_scale, out_scale);
+            if (b) add_bias(g.n, g.o, g.out_plane(), b, y);
+            return;
+        }
         core::scratch_scope scope;
         const auto in = detail::prepare_input(scope, g, x, in_scale, out_scale != nullptr);
         const auto a = detail::prepack<T>(scope, g.o, g.ckk(), detail::strided_pack<T>{w, g.ckk(), 1});
@@ -137,19 +142,56 @@ struct backend<conv2d_op, core::cpu> {
         if (b) add_bias(g.n, g.o, g.out_plane(), b, y);
     }
 
-    // dx (under mode) = conv_transpose(dy * dy_scale, W).
+    // dx (under mode) = conv_transpose(dy * dy_scale, W) * dx_scale; dx_scale [N, C] (per sample
+    // and input channel) is supported for stride 1 only.
     template <class T>
     static void backward_data(const conv_geometry& g, const T* dy, const T* w, T* dx, core::grad_mode mode,
-                              const T* dy_scale = nullptr) {
+                              const T* dy_scale = nullptr, const T* dx_scale = nullptr) {
         if (g.stride == 1) {
             const conv_geometry t = g.transposed();
             core::scratch_scope scope;
-            const auto in = detail::prepare_input(scope, t, dy, dy_scale, false);
+            const auto in = detail::prepare_input(scope, t, dy, dy_scale, dx_scale != nullptr);
             const auto a = detail::prepack<T>(scope, t.o, t.ckk(), detail::weight_flipped<T>{w, g});
-            detail::shifted_gemm(in, t.o, a, dx, static_cast<const T*>(nullptr), mode == core::grad_mode::accumulate);
+            detail::shifted_gemm(in, t.o, a, dx, dx_scale, mode == core::grad_mode::accumulate);
         } else {
             backward_data_col2im(g, dy, w, dx, mode, dy_scale);
         }
+    }
+
+    // At most this many input or output channels take the dot-product weight gradient.
+    static constexpr index_t dots_max = 4;
+
+    // Whether the weight gradient of g is a sum of dot products (sample_dots): a 1x1, stride-1,
+    // unpadded convolution with at most dots_max input or output channels (ToRGB, fromRGB).
+    static bool dots_apply(const conv_geometry& g) {
+        return g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad_h == 0 && g.pad_w == 0 && std::min(g.o, g.c) <= dots_max;
+    }
+
+    // p[n][o][c] = sum_q dy[n, o, q] x[n, c, q] (dots_apply(g)): dot products along the contiguous
+    // positions, no transposition, each task owning a range of the larger channel count.
+    template <class T>
+    static void sample_dots(const conv_geometry& g, const T* x, const T* dy, T* p) {
+        constexpr int lanes = 16;
+        const index_t q = g.in_plane();
+        const bool few_o = g.o <= g.c;  // the small side is O (else C)
+        const index_t small = few_o ? g.o : g.c, large = few_o ? g.c : g.o;
+        core::parallel_for(0, large, std::max<index_t>(1, 16384 / std::max<index_t>(1, g.n * q)), [&](index_t l0,
+                                                                                                      index_t l1) {
+            for (index_t l = l0; l < l1; ++l)
+                for (index_t n = 0; n < g.n; ++n) {
+                    const T* big = few_o ? x + (n * g.c + l) * q : dy + (n * g.o + l) * q;
+                    const T* sm[dots_max] = {};
+                    for (index_t s = 0; s < small; ++s) sm[s] = few_o ? dy + (n * g.o + s) * q : x + (n * g.c + s) * q;
+                    T acc[dots_max][lanes] = {};
+                    dot_lanes(q, big, sm, small, acc);
+                    for (index_t s = 0; s < small; ++s) {
+                        T dot = T(0);
+                        for (int e = 0; e < lanes; ++e) dot += acc[s][e];
+                        const index_t o = few_o ? s : l, c = few_o ? l : s;
+                        p[(n * g.o + o) * g.c + c] = dot;
+                    }
+                }
+        });
     }
 
     // dW (under mode) = sum_n (dy[n] * dy_scale) col(x * x_scale)[n]^T.
@@ -174,15 +216,15 @@ struct backend<conv2d_op, core::cpu> {
             for (index_t i = 0; i < g.o * g.ckk(); ++i) core::store_grad(dw[i], T(0), mode);
             return;
         }
-        if (taps == 1 && g.stride == 1 && g.pad_h == 0 && g.pad_w == 0 && std::min(g.o, g.c) <= dots_max) {
+        if (dots_apply(g)) {
             backward_weight_dots(g, x, dy, dw, mode, x_scale, dy_scale);
             return;
         }
         const conv::shifted_image im = conv::shifted_image::make<T>(g, false, true);
         const index_t kc_max = 256;
-        const bool vector_o = gemm::round_up<T>(g.o, nr) * g.c <= gemm::round_up<T>(g.c, nr) * g.o;
-        const index_t cp = gemm::round_up<T>(g.c, vector_o ? 16 : lanes);
-        const index_t op = gemm::round_up<T>(g.o, vector_o ? lanes : 16);
+        const bool vector_o = gemm::round_up(g.o, nr) * g.c <= gemm::round_up(g.c, nr) * g.o;
+        const index_t cp = gemm::round_up(g.c, vector_o ? 16 : lanes);
+        const index_t op = gemm::round_up(g.o, vector_o ? lanes : 16);
         const index_t du = (g.kh - 1) / g.stride;  // extra input rows per block of output rows
         // Tasks own samples; with fewer samples than threads they own bands of output rows instead.
         const index_t tasks = std::min<index_t>(core::num_threads(), std::max(g.n, std::min<index_t>(core::num_threads(), g.oh)));
@@ -337,9 +379,6 @@ private:
         }
     }
 
-    // At most this many input or output channels take the dot-product weight gradient.
-    static constexpr index_t dots_max = 4;
-
     // acc[s][e] += sum over q = e (mod 16) of big[q] sm[s][q], for q < p and s < count.
     template <class T>
     static void dot_lanes(index_t p, const T* big, const T* const* sm, index_t count, T (&acc)[dots_max][16]) {
@@ -360,42 +399,112 @@ private:
             for (index_t s = 0; s < count; ++s) acc[s][q % 16] += big[q] * sm[s][q];
     }
 
-    // The weight gradient of a 1x1, stride-1, unpadded convolution with min(C, O) <= dots_max:
-    //   dW[o, c] = sum_n dy_scale[n, o] x_scale[n, c] sum_q dy[n, o, q] x[n, c, q],
-    // dot products along the contiguous positions, no transposition. Each task owns a range of the
-    // larger of the two channel counts.
+    // A 1x1 convolution with at most dots_max outputs (ToRGB): per sample, the weights with both
+    // scales folded in, and the input streamed once, 64 positions at a time, with no packing (the
+    // GEMM would pack all of x to compute a few rows).
+    template <class T>
+    static void forward_few_outputs(const conv_geometry& g, const T* x, const T* w, T* y, bool add, const T* in_scale,
+                                    const T* out_scale) {
+        constexpr index_t block = 64;
+        const index_t q = g.in_plane();
+        const index_t blocks = (q + block - 1) / block;
+        core::parallel_for(0, g.n * blocks, std::max<index_t>(1, 16384 / std::max<index_t>(1, block * g.c)),
+                           [&](index_t t0, index_t t1) {
+                               core::scratch_scope scope;
+                               T* wn = scope.allocate<T>(core::shape{g.o * g.c}).data();
+                               index_t cached = -1;
+                               for (index_t t = t0; t < t1; ++t) {
+                                   const index_t n = t / blocks, q0 = t % blocks * block;
+                                   const index_t len = std::min(block, q - q0);
+                                   if (n != cached) {
+                                       fold_weights(g, w, in_scale, out_scale, n, wn);
+                                       cached = n;
+                                   }
+                                   const T* xn = x + n * g.c * q + q0;
+                                   T* yn = y + n * g.o * q + q0;
+#if IMBDEF_GEMM_AVX512
+                                   if constexpr (std::is_same_v<T, float>) {
+                                       if (len == block) {
+                                           few_outputs_block_f32(g.c, g.o, q, wn, xn, yn, add);
+                                           continue;
+                                       }
+                                   }
+#endif
+                                   T acc[dots_max][block] = {};
+                                   for (index_t c = 0; c < g.c; ++c)
+                                       for (index_t o = 0; o < g.o; ++o) {
+                                           const T f = wn[o * g.c + c];
+                                           for (index_t e = 0; e < len; ++e) acc[o][e] += f * xn[c * q + e];
+                                       }
+                                   for (index_t o = 0; o < g.o; ++o)
+                                       for (index_t e = 0; e < len; ++e)
+                                           yn[o * q + e] = add ? yn[o * q + e] + acc[o][e] : acc[o][e];
+                               }
+                           });
+    }
+
+#if IMBDEF_GEMM_AVX512
+    // One block of 64 positions: y[o][0:64] (+)= sum_c wn[o, c] x[c][0:64], rows q apart, o < outputs.
+    static void few_outputs_block_f32(index_t channels, index_t outputs, index_t q, const float* wn, const float* x,
+                                      float* y, bool add) {
+        __m512 acc[dots_max][4];
+        for (int o = 0; o < dots_max; ++o)
+            for (int v = 0; v < 4; ++v) acc[o][v] = _mm512_setzero_ps();
+        for (index_t c = 0; c < channels; ++c) {
+            const float* xr = x + c * q;
+            const __m512 x0 = _mm512_loadu_ps(xr), x1 = _mm512_loadu_ps(xr + 16), x2 = _mm512_loadu_ps(xr + 32),
+                         x3 = _mm512_loadu_ps(xr + 48);
+            for (int o = 0; o < dots_max; ++o) {
+                if (o >= outputs) break;
+                const __m512 f = _mm512_set1_ps(wn[o * channels + c]);
+                acc[o][0] = _mm512_fmadd_ps(f, x0, acc[o][0]);
+                acc[o][1] = _mm512_fmadd_ps(f, x1, acc[o][1]);
+                acc[o][2] = _mm512_fmadd_ps(f, x2, acc[o][2]);
+                acc[o][3] = _mm512_fmadd_ps(f, x3, acc[o][3]);
+            }
+        }
+        for (int o = 0; o < dots_max; ++o) {
+            if (o >= outputs) break;
+            float* yr = y + o * q;
+            for (int v = 0; v < 4; ++v) {
+                const __m512 r = add ? _mm512_add_ps(_mm512_loadu_ps(yr + 16 * v), acc[o][v]) : acc[o][v];
+                _mm512_storeu_ps(yr + 16 * v, r);
+            }
+        }
+    }
+#endif
+
+    // wn[o * C + c] = W[o, c] in_scale[n, c] out_scale[n, o] (either scale may be null).
+    template <class T>
+    static void fold_weights(const conv_geometry& g, const T* w, const T* in_scale, const T* out_scale, index_t n, T* wn) {
+        for (index_t o = 0; o < g.o; ++o)
+            for (index_t c = 0; c < g.c; ++c) {
+                T f = w[o * g.c + c];
+                if (in_scale) f *= in_scale[n * g.c + c];
+                if (out_scale) f *= out_scale[n * g.o + o];
+                wn[o * g.c + c] = f;
+            }
+    }
+
+    // The weight gradient as a sum of dot products (dots_apply):
+    //   dW[o, c] = sum_n dy_scale[n, o] x_scale[n, c] p[n][o][c]   (sample_dots).
     template <class T>
     static void backward_weight_dots(const conv_geometry& g, const T* x, const T* dy, T* dw, core::grad_mode mode,
                                      const T* x_scale, const T* dy_scale) {
-        constexpr int lanes = 16;
-        const index_t p = g.in_plane();
-        const bool few_o = g.o <= g.c;  // the small side is O (else C)
-        const index_t small = few_o ? g.o : g.c, large = few_o ? g.c : g.o;
-        core::parallel_for(0, large, std::max<index_t>(1, 16384 / std::max<index_t>(1, g.n * p)), [&](index_t l0,
-                                                                                                      index_t l1) {
-            for (index_t l = l0; l < l1; ++l) {
-                T total[dots_max] = {};
+        core::scratch_scope scope;
+        T* p = scope.allocate<T>(core::shape{g.n * g.o * g.c}).data();
+        sample_dots(g, x, dy, p);
+        for (index_t o = 0; o < g.o; ++o)
+            for (index_t c = 0; c < g.c; ++c) {
+                T total = T(0);
                 for (index_t n = 0; n < g.n; ++n) {
-                    const T* big = (few_o ? x + (n * g.c + l) * p : dy + (n * g.o + l) * p);
-                    const T* sm[dots_max] = {};
-                    for (index_t s = 0; s < small; ++s) sm[s] = few_o ? dy + (n * g.o + s) * p : x + (n * g.c + s) * p;
-                    T acc[dots_max][lanes] = {};
-                    dot_lanes(p, big, sm, small, acc);
-                    for (index_t s = 0; s < small; ++s) {
-                        T dot = T(0);
-                        for (int e = 0; e < lanes; ++e) dot += acc[s][e];
-                        const index_t o = few_o ? s : l, c = few_o ? l : s;
-                        if (dy_scale) dot *= dy_scale[n * g.o + o];
-                        if (x_scale) dot *= x_scale[n * g.c + c];
-                        total[s] += dot;
-                    }
+                    T v = p[(n * g.o + o) * g.c + c];
+                    if (dy_scale) v *= dy_scale[n * g.o + o];
+                    if (x_scale) v *= x_scale[n * g.c + c];
+                    total += v;
                 }
-                for (index_t s = 0; s < small; ++s) {
-                    const index_t o = few_o ? s : l, c = few_o ? l : s;
-                    core::store_grad(dw[o * g.c + c], total[s], mode);
-                }
+                core::store_grad(dw[o * g.c + c], total, mode);
             }
-        });
     }
 
     template <class T>
@@ -419,7 +528,7 @@ private:
             if (mode == core::grad_mode::assign) std::fill_n(dx + n0 * g.c * g.in_plane(), (n1 - n0) * g.c * g.in_plane(), T(0));
             for (index_t j = n0 * positions; j < n1 * positions; j += chunk) {
                 const index_t len = std::min(chunk, n1 * positions - j);
-                gemm::run_columns<T>(taps, g.o, j, j + gemm::round_up<T>(len, nr), a, b,
+                gemm::run_columns<T>(taps, g.o, j, j + gemm::round_up(len, nr), a, b,
                                      detail::chunk_tiles<T>{dcol, chunk, j, len}, false);
                 for (index_t t = 0; t < len;) {  // scatter, one sample at a time
                     const index_t n = (j + t) / positions, p0 = (j + t) % positions;

@@ -142,9 +142,11 @@ struct backend<filtered_lrelu_op, core::cpu> {
         core::scratch_scope<> scope;
         const double up = p.up;
         const pp::stage_plan<T> up_plan =
-            pp::plan_stage<T>(g.up_x, g.up_y, detail::fir_filter_or_identity(fu, &one), p.flip_filter, up, up, scope);
+            pp::plan_stage<T>(g.up_x, g.up_y, pp::separate_if_rank1(detail::fir_filter_or_identity(fu, &one), scope),
+                              p.flip_filter, up, up, scope);
         const pp::stage_plan<T> down_plan =
-            pp::plan_stage<T>(g.down_x, g.down_y, detail::fir_filter_or_identity(fd, &one), p.flip_filter, 1.0, 1.0, scope);
+            pp::plan_stage<T>(g.down_x, g.down_y, pp::separate_if_rank1(detail::fir_filter_or_identity(fd, &one), scope),
+                              p.flip_filter, 1.0, 1.0, scope);
         const T gain = static_cast<T>(p.gain), slope = static_cast<T>(p.slope), clamp = static_cast<T>(p.clamp);
         const bool elementwise = is_elementwise(fu, fd, g);
         const index_t tiles = pp::tiles_of<T>(planes);
@@ -213,11 +215,11 @@ struct backend<filtered_lrelu_op, core::cpu> {
         // The transposed down-FIR (dy -> g3) and the transposed up-FIR (g2 -> dx): the adjoint
         // axes, the filters flipped.
         const pp::stage_plan<T> down_t = pp::plan_stage<T>(g.down_x.transposed(), g.down_y.transposed(),
-                                                           detail::fir_filter_or_identity(fd, &one), !p.flip_filter,
-                                                           1.0, 1.0, scope);
+                                                           pp::separate_if_rank1(detail::fir_filter_or_identity(fd, &one), scope),
+                                                           !p.flip_filter, 1.0, 1.0, scope);
         const pp::stage_plan<T> up_t = pp::plan_stage<T>(g.up_x.transposed(), g.up_y.transposed(),
-                                                         detail::fir_filter_or_identity(fu, &one), !p.flip_filter, up,
-                                                         up, scope);
+                                                         pp::separate_if_rank1(detail::fir_filter_or_identity(fu, &one), scope),
+                                                         !p.flip_filter, up, up, scope);
         const T gain = static_cast<T>(p.gain), slope = static_cast<T>(p.slope);
         const bool elementwise = is_elementwise(fu, fd, g);
         const index_t tiles = pp::tiles_of<T>(planes);

@@ -196,6 +196,10 @@ private:
         const T* scale = output_scale(scope, g, w, s, p);
         const T* e = p.demodulate ? demod_term(scope, g, y, dy, scale, p) : nullptr;
         const T* q = p.demodulate ? weight_energy(scope, g, w) : nullptr;
+        if (conv::dots_apply(g)) {
+            backward_dots(scope, g, x, w, s, dy, dx, dw, ds, data_mode, param_mode, scale, e, q);
+            return;
+        }
         if (data_mode != core::grad_mode::none) {
             // dxt = conv_transpose(scale dy, W); dx = s dxt, ds from dxt.
             const bool in_dx = data_mode == core::grad_mode::assign;
@@ -205,6 +209,40 @@ private:
         }
         if (param_mode != core::grad_mode::none) {
             conv::backward_weight(g, x, dy, dw, param_mode, s, scale);
+            if (e) weight_correction(g, w, s, e, dw);
+        }
+    }
+
+    // The non-fused backward of a 1x1 layer with few channels (ToRGB): with the per-sample dot
+    // products P[n][o][i] = sum_q dy[n, o, q] x[n, i, q] (the per-sample weight gradients),
+    //   ds[n, i] = sum_o P scale[n, o] W[o, i] - s sum_o e Q,   dW[o, i] = sum_n P scale[n, o] s[n, i] - ...,
+    // and dx = s (.) conv_transpose(scale dy, W) written in one pass: no pass over dx and x for ds.
+    template <class T>
+    static void backward_dots(core::scratch_scope<>& scope, const conv_geometry& g, const T* x, const T* w, const T* s,
+                              const T* dy, T* dx, T* dw, T* ds, core::grad_mode data_mode, core::grad_mode param_mode,
+                              const T* scale, const T* e, const T* q) {
+        T* pd = scope.allocate<T>(core::shape{g.n * g.o * g.c}).data();
+        conv::sample_dots(g, x, dy, pd);
+        if (data_mode != core::grad_mode::none) {
+            conv::backward_data(g, dy, w, dx, data_mode, scale, s);
+            for (index_t n = 0; n < g.n; ++n)
+                for (index_t i = 0; i < g.c; ++i) {
+                    T acc = T(0), corr = T(0);
+                    for (index_t o = 0; o < g.o; ++o) {
+                        acc += pd[(n * g.o + o) * g.c + i] * scale[n * g.o + o] * w[o * g.c + i];
+                        if (e) corr += e[n * g.o + o] * q[o * g.c + i];
+                    }
+                    core::store_grad(ds[n * g.c + i], acc - s[n * g.c + i] * corr, data_mode);
+                }
+        }
+        if (param_mode != core::grad_mode::none) {
+            for (index_t o = 0; o < g.o; ++o)
+                for (index_t i = 0; i < g.c; ++i) {
+                    T acc = T(0);
+                    for (index_t n = 0; n < g.n; ++n)
+                        acc += pd[(n * g.o + o) * g.c + i] * scale[n * g.o + o] * s[n * g.c + i];
+                    core::store_grad(dw[o * g.c + i], acc, param_mode);
+                }
             if (e) weight_correction(g, w, s, e, dw);
         }
     }

@@ -19,6 +19,7 @@
 // intermediate data of a chain of stages (filtered_lrelu) stays in the L1/L2 cache.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -128,14 +129,44 @@ void combine(T* IMBDEF_RESTRICT out, index_t n, const T* const* src, const T* w,
     if (r > 0) kernel::tail<C - 1, Accumulate>(r, out, i, src, w, taps);
 }
 
-// A filter as the backends see it: rank 1 (separable, the same taps on both axes) or rank 2.
+// A filter as the backends see it: separable (taps along x, taps_y along y, the same when taps_y
+// is null) or a full 2-D [fy, fx] filter.
 template <class T>
 struct filter_ref {
     const T* taps = nullptr;
     index_t fy = 1;
     index_t fx = 1;
     bool separable = true;
+    const T* taps_y = nullptr;
 };
+
+// A 2-D filter that is an outer product a b^T (StyleGAN's setup_filter makes them from short 1-D
+// filters) as a separable one: a into taps_y, b into taps_x, both [f.fy] and [f.fx] of scratch.
+// Returns f unchanged when some tap differs from a_i b_j by more than a few roundings of T.
+template <class T>
+filter_ref<T> separate_if_rank1(const filter_ref<T>& f, core::scratch_scope<>& scratch) {
+    if (f.separable) return f;
+    const T* t = f.taps;
+    index_t i0 = 0, j0 = 0;
+    T big = T(0);
+    for (index_t i = 0; i < f.fy; ++i)
+        for (index_t j = 0; j < f.fx; ++j)
+            if (std::abs(t[i * f.fx + j]) > big) {
+                big = std::abs(t[i * f.fx + j]);
+                i0 = i;
+                j0 = j;
+            }
+    if (big == T(0)) return f;
+    T* a = scratch.allocate<T>(core::shape{f.fy}).data();
+    T* b = scratch.allocate<T>(core::shape{f.fx}).data();
+    for (index_t i = 0; i < f.fy; ++i) a[i] = t[i * f.fx + j0];
+    for (index_t j = 0; j < f.fx; ++j) b[j] = t[i0 * f.fx + j] / t[i0 * f.fx + j0];
+    const T tolerance = 8 * std::numeric_limits<T>::epsilon() * big;
+    for (index_t i = 0; i < f.fy; ++i)
+        for (index_t j = 0; j < f.fx; ++j)
+            if (!(std::abs(t[i * f.fx + j] - a[i] * b[j]) <= tolerance)) return f;
+    return {b, f.fy, f.fx, true, a};
+}
 
 // The x axis of a stage (see the header comment). An extended row holds the input samples
 // lo .. lo + ext - 1 (lo <= 0 <= in - 1 < lo + ext), zeros outside [0, in).
@@ -258,11 +289,12 @@ stage_plan<T> plan_stage(const upfirdn_axis& ax, const upfirdn_axis& ay, const f
     const T* t = f.taps;
     const index_t fy = f.fy, fx = f.fx;
     if (f.separable) {
+        const T* ty = f.taps_y ? f.taps_y : t;
         s.x = plan_rows<T>(ax, 1, [&](index_t, index_t k) {
             return static_cast<double>(t[flip_filter ? k : fx - 1 - k]) * gain_x;
         }, scratch);
         s.y = plan_cols<T>(ay, [&](index_t k) {
-            return static_cast<double>(t[flip_filter ? k : fy - 1 - k]) * gain_y;
+            return static_cast<double>(ty[flip_filter ? k : fy - 1 - k]) * gain_y;
         }, scratch);
     } else {
         const double g = gain_x * gain_y;
@@ -421,6 +453,17 @@ private:
     index_t next_ = 0;
 };
 
+// Prefetches the sample `ahead` elements after p (an address computed as an integer: the next
+// row may lie past the end of the tensor, where forming a pointer would be undefined).
+template <class T>
+IMBDEF_FORCEINLINE void prefetch_ahead(const T* p, index_t ahead, bool for_write) noexcept {
+    const auto address = reinterpret_cast<std::uintptr_t>(p) + static_cast<std::uintptr_t>(ahead) * sizeof(T);
+    if (for_write)
+        __builtin_prefetch(reinterpret_cast<const void*>(address), 1);
+    else
+        __builtin_prefetch(reinterpret_cast<const void*>(address), 0);
+}
+
 // Transposes an L x L block in registers: rows v[p] become columns.
 template <class T>
 IMBDEF_FORCEINLINE void transpose(vec<T> (&v)[block<T>]) noexcept {
@@ -447,7 +490,7 @@ void gather_row(const T* const* rows, index_t w, const vec<T>& bias, T* IMBDEF_R
 #pragma GCC unroll 16
         for (index_t p = 0; p < L; ++p) {
             sv::load(v[p], rows[p] + x);
-            __builtin_prefetch(rows[p] + x + w);
+            prefetch_ahead(rows[p] + x, w, false);
         }
         transpose<T>(v);
 #pragma GCC unroll 16
@@ -469,7 +512,7 @@ void scatter_row(const T* IMBDEF_RESTRICT src, index_t w, T* const* rows, index_
         for (index_t q = 0; q < L; ++q) sv::load(v[q], src + (x + q) * L);
         transpose<T>(v);
         for (index_t p = 0; p < valid; ++p) {
-            __builtin_prefetch(rows[p] + x + w, 1);
+            prefetch_ahead(rows[p] + x, w, true);
             if (accumulate) {
                 vec<T> a;
                 sv::load(a, rows[p] + x);

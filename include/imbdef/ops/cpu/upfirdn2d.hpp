@@ -29,7 +29,7 @@ void run_upfirdn2d(const T* x, T* y, index_t planes, const upfirdn_axis& ax, con
     namespace pp = polyphase;
     constexpr index_t L = pp::block<T>;
     core::scratch_scope<> scope;
-    const pp::stage_plan<T> plan = pp::plan_stage<T>(ax, ay, f, flip, gain, 1.0, scope);
+    const pp::stage_plan<T> plan = pp::plan_stage<T>(ax, ay, pp::separate_if_rank1(f, scope), flip, gain, 1.0, scope);
     const index_t in_h = ay.in, in_w = ax.in, out_h = ay.out(), out_w = ax.out();
     const index_t tiles = pp::tiles_of<T>(planes);
     const index_t bands = pp::bands_per_tile(tiles, out_h);
