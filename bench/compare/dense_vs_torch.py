@@ -169,6 +169,17 @@ def torch_cases(cases, threads, repetitions, min_time, cpu_time=False):
     return results
 
 
+def server(args):
+    """Answers one case per line of stdin (JSON: key, case) with one line of timings, until EOF."""
+    config = json.loads(args.torch_server)
+    for line in sys.stdin:
+        request = json.loads(line)
+        key = tuple(request["key"].split("|"))
+        out = torch_cases({key: request["case"]}, config["threads"], config["repetitions"], config["min_time"],
+                          config["cpu_time"])
+        print(json.dumps(out.get(request["key"], {})), flush=True)
+
+
 def worker(args):
     with open(args.torch_worker) as f:
         job = json.load(f)
@@ -195,6 +206,55 @@ def run_torch(cases, allocator, threads, repetitions, min_time, cpu_time=False):
             return json.load(f)
 
 
+def interleaved(args, allocators):
+    """Case by case: imbdef's two benchmarks, then each allocator's PyTorch worker; rounds repeat it."""
+    listing = subprocess.run([args.binary, f"--benchmark_filter={args.filter}", "--benchmark_list_tests"],
+                             check=True, capture_output=True, text=True).stdout.split()
+    keys = []
+    for name in listing:
+        m = NAME.match(name)
+        if m and m.group("phase") == "fwd":
+            keys.append((m.group("op"), m.group("layer"), m.group("shape")))
+    if not keys:
+        sys.exit("no benchmark matched the filter")
+    cases, torch_results, workers = {}, {}, {}
+    threads = None
+    try:
+        for _ in range(max(1, args.rounds)):
+            for key in keys:
+                regex = "^" + re.escape("/".join(key)) + "/(fwd|bwd)"
+                ours = run_benchmark(args.binary, regex, args.repetitions, args.min_time, args.cpu_time).get(key)
+                if not ours or "fwd" not in ours or "bwd" not in ours:
+                    continue
+                kept = cases.setdefault(key, ours)
+                for phase in ("fwd", "bwd"):
+                    kept[phase] = min(kept[phase], ours[phase])
+                threads = kept["threads"]
+                for a in allocators:
+                    if a not in workers:
+                        env = dict(os.environ)
+                        env.update(ALLOCATORS[a])
+                        if "LD_PRELOAD" in ALLOCATORS[a] and not os.path.exists(ALLOCATORS[a]["LD_PRELOAD"]):
+                            continue
+                        config = json.dumps({"threads": threads, "repetitions": args.repetitions,
+                                             "min_time": args.min_time, "cpu_time": args.cpu_time})
+                        workers[a] = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--torch-server",
+                                                       config], env=env, stdin=subprocess.PIPE,
+                                                      stdout=subprocess.PIPE, text=True)
+                    w = workers[a]
+                    w.stdin.write(json.dumps({"key": "|".join(key), "case": cases[key]}) + "\n")
+                    w.stdin.flush()
+                    got = json.loads(w.stdout.readline())
+                    slot = torch_results.setdefault(a, {}).setdefault("|".join(key), got)
+                    for field, t in got.items():
+                        slot[field] = min(slot[field], t)
+    finally:
+        for w in workers.values():
+            w.stdin.close()
+            w.wait()
+    return cases, torch_results, threads
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("binary", nargs="?", help="path to bench_dense")
@@ -210,16 +270,26 @@ def main():
                          "(steadier on a shared machine)")
     ap.add_argument("--forward", action="store_true", help="also print forward-only rows")
     ap.add_argument("--json", help="write every measurement to this file")
+    ap.add_argument("--interleave", action="store_true",
+                    help="measure case by case, alternating imbdef and every allocator's PyTorch (persistent "
+                         "workers), so that both sides see the same conditions on a shared machine")
     ap.add_argument("--torch-worker", help=argparse.SUPPRESS)
+    ap.add_argument("--torch-server", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.torch_worker:
         worker(args)
+        return
+    if args.torch_server:
+        server(args)
         return
     if not args.binary:
         ap.error("the path to bench_dense is required")
 
     cases, torch_results = {}, {}
-    for _ in range(max(1, args.rounds)):
+    allocators = list(ALLOCATORS) if args.allocator == "all" else [args.allocator]
+    if args.interleave:
+        cases, torch_results, threads = interleaved(args, allocators)
+    for _ in range(0 if args.interleave else max(1, args.rounds)):
         for key, case in run_benchmark(args.binary, args.filter, args.repetitions, args.min_time,
                                        args.cpu_time).items():
             if "fwd" not in case or "bwd" not in case:
@@ -232,7 +302,6 @@ def main():
         threads = max(v["threads"] for v in cases.values())
         if args.cpu_time and threads != 1:
             sys.exit("--cpu-time compares one thread: run with IMBDEF_NUM_THREADS=1")
-        allocators = list(ALLOCATORS) if args.allocator == "all" else [args.allocator]
         for a in allocators:
             r = run_torch(cases, a, threads, args.repetitions, args.min_time, args.cpu_time)
             if r is None:
@@ -261,6 +330,7 @@ def main():
             ratio = theirs / ours if ours > 0 else math.nan
             print(f"{key[0]:<14} {key[1]:<18} {key[2]:<34} {ours:>10.3f} {theirs:>10.3f} {ratio:>6.2f}  {alloc}")
             report.append({"op": key[0], "layer": key[1], "shape": key[2], "phase": label, "imbdef_ms": ours,
+                           "imbdef_fwd_ms": cases[key]["fwd"], "imbdef_bwd_ms": cases[key]["bwd"],
                            "torch_ms": theirs, "ratio": ratio, "allocator": alloc,
                            "torch_by_allocator": {a: r["|".join(key)][field] for a, r in torch_results.items()
                                                   if "|".join(key) in r}})

@@ -37,13 +37,15 @@ const case_t small_cases[] = {
 };
 
 // Larger shapes: the layers of the cpu64 / lite128 networks at batch 2 (discriminator 3x3 pad 1,
-// 3x3 stride 2 after the blur, 1x1; generator 3x3 pad 2), plus blocking edges (reductions and
-// rows beyond one block, many columns per sample).
+// 3x3 stride 2 after the blur, 1x1; generator 3x3 pad 2; ToRGB- and fromRGB-like 1x1 layers with
+// few outputs or inputs), plus blocking edges (reductions and rows beyond one block, many columns
+// per sample).
 const case_t layer_cases[] = {
     {2, 3, 32, 32, 64, 1, 1, 1, 0},    {2, 64, 16, 16, 64, 3, 3, 1, 1},  {2, 64, 17, 17, 128, 3, 3, 2, 0},
     {2, 128, 8, 8, 128, 1, 1, 1, 0},   {2, 129, 4, 4, 128, 3, 3, 1, 1},  {2, 128, 9, 9, 128, 3, 3, 2, 0},
     {2, 128, 12, 12, 64, 3, 3, 1, 2},  {2, 64, 20, 20, 64, 3, 3, 1, 2},  {1, 140, 6, 7, 150, 3, 3, 1, 1},
     {2, 5, 40, 37, 7, 3, 3, 1, 1},     {3, 16, 4, 4, 30, 3, 3, 1, 1},    {2, 7, 1, 1, 5, 3, 3, 1, 1},
+    {2, 64, 16, 13, 3, 1, 1, 1, 0},    {3, 4, 9, 30, 40, 1, 1, 1, 0},
 };
 
 template <class T>

@@ -16,8 +16,8 @@
 //   (mr * kc per panel) or point into storage packed beforehand (prepacked_a) or read in place.
 // - B packer: `void pack(k0, kc, j0, nc, T* dst) const` writes ceil(nc / nr) micro-panels of kc x nr,
 //   element (k, j) of panel q at dst[q * nr * kc + k * nr + j], columns without data zero-filled.
-// - C tiles: `c_tile<T> tile(i0, j0) const` for a row i0 (a multiple of mr) and a column j0 (a
-//   multiple of nr) says where rows i0, i0 + 1, ... of that tile go (gemm_kernel.hpp); a tile
+// - C tiles: `c_tile<T> tile(i0, j0) const` for a row i0 (a multiple of mr) and the first column j0
+//   of a micro-panel says where rows i0, i0 + 1, ... of that tile go (gemm_kernel.hpp); a tile
 //   without segments is skipped.
 
 #include <algorithm>
@@ -49,15 +49,12 @@ struct a_block {
     index_t lda = 0;
 };
 
-template <class T>
-constexpr index_t round_up(index_t n, index_t to) {
-    return (n + to - 1) / to * to;
-}
+constexpr index_t round_up(index_t n, index_t to) { return (n + to - 1) / to * to; }
 
 // Rounds n up to a multiple of the micro-panel width.
 template <class T>
 constexpr index_t round_up_nr(index_t n) {
-    return round_up<T>(n, kernel_traits<T>::nr);
+    return round_up(n, kernel_traits<T>::nr);
 }
 
 // The block size that splits n into the fewest blocks of at most `most`, as equal as possible
@@ -67,8 +64,8 @@ constexpr index_t balanced_block(index_t n, index_t most) {
     return blocks > 0 ? (n + blocks - 1) / blocks : 1;
 }
 
-// Runs the loop nest above for the columns [j_begin, j_end) (j_begin a multiple of nr) and all m
-// rows, on the calling thread. `add` accumulates onto C; otherwise C is overwritten.
+// Runs the loop nest above for the columns [j_begin, j_end) (micro-panels start at j_begin) and all
+// m rows, on the calling thread. `add` accumulates onto C; otherwise C is overwritten.
 template <class T, class ASource, class BPacker, class CTiles>
 void run_columns(index_t m, index_t k, index_t j_begin, index_t j_end, const ASource& a, const BPacker& b,
                  const CTiles& c, bool add, const blocking& bl = default_blocking<T>()) {
@@ -89,7 +86,7 @@ void run_columns(index_t m, index_t k, index_t j_begin, index_t j_end, const ASo
     core::scratch_scope scope;
     const index_t kc_max = balanced_block(k, bl.kc);
     const index_t nc_max = std::min(round_up_nr<T>(bl.nc), round_up_nr<T>(j_end - j_begin));
-    const index_t mc_max = std::min(round_up<T>(bl.mc, mr), round_up<T>(m, mr));
+    const index_t mc_max = std::min(round_up(bl.mc, mr), round_up(m, mr));
     T* bbuf = scope.allocate<T>(core::shape{kc_max * nc_max}).data();
     T* abuf = scope.allocate<T>(core::shape{kc_max * mc_max}).data();
 
@@ -248,7 +245,7 @@ struct prepacked_a {
 // Elements a prepacked A of m x k needs.
 template <class T>
 constexpr index_t prepacked_size(index_t m, index_t k) {
-    return round_up<T>(m, kernel_traits<T>::mr) * k;
+    return round_up(m, kernel_traits<T>::mr) * k;
 }
 
 // Packs all of A into dst (prepacked_size elements) with pack(m0, mc, k0, kc, dst, panel_stride),
