@@ -65,6 +65,8 @@ def run_benchmark(binary, regex, repetitions, min_time, cpu_time=False):
            f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true",
            f"--benchmark_min_time={min_time}"]
     result = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    if not result.stdout.strip():
+        sys.exit(f"{binary} gave no output for the filter {regex!r}: {result.stderr.strip()}")
     data = json.loads(result.stdout)
     cases = {}
     for b in data["benchmarks"]:
@@ -222,7 +224,8 @@ def interleaved(args, allocators):
     try:
         for _ in range(max(1, args.rounds)):
             for key in keys:
-                regex = "^" + re.escape("/".join(key)) + "/(fwd|bwd)"
+                # Google Benchmark's POSIX regex: escape the metacharacters only (not '-').
+                regex = "^" + re.sub(r"([.\\+*?()\[\]{}|^$])", r"\\\1", "/".join(key)) + "/(fwd|bwd)"
                 ours = run_benchmark(args.binary, regex, args.repetitions, args.min_time, args.cpu_time).get(key)
                 if not ours or "fwd" not in ours or "bwd" not in ours:
                     continue

@@ -63,7 +63,7 @@ std::vector<layer> layers(bool small) {
                    ops::fir::lowpass(12, 32.0, 14.794, 128.0), ops::fir::lowpass(12, 32.0, 14.794, 128.0),
                    params(2, 2, -11, -12, inf)});
     // ToRGB: no filters, slope 1, gain 1, clamp only.
-    out.push_back({"ToRGB", small ? shape{2, 3, 4, 5} : shape{2, 3, 16, 17}, tensor<double>(), tensor<double>(),
+    out.push_back({"ToRGB", small ? shape{1, 3, 3, 21} : shape{2, 3, 16, 17}, tensor<double>(), tensor<double>(),
                    params(1, 1, 0, 0, 0.9, 1.0, 1.0)});
     // Config R: radial 2-D fd, pads (11, 10) for k = 1.
     out.push_back({"radial fd up2 down2 pad (11, 10)", small ? shape{1, 2, 6, 6} : shape{1, c, 36, 36},

@@ -117,8 +117,8 @@ void lrelu_apply_mask_row(T* IMBDEF_RESTRICT g, index_t n, const std::uint8_t* I
 
 template <>
 struct backend<filtered_lrelu_op, core::cpu> {
-    // No filtering at all (ToRGB: no filters, up = down = 1, no pads): the activation alone, row by
-    // row, without the two identity stages.
+    // No filtering at all (ToRGB: no filters, up = down = 1, no pads): the activation alone, plane
+    // by plane in the tensor's own layout, without the two identity stages or the tile transposes.
     template <class T>
     static bool is_elementwise(core::const_view<T, core::cpu> fu, core::const_view<T, core::cpu> fd,
                                const filtered_lrelu_geometry& g) {
@@ -126,6 +126,138 @@ struct backend<filtered_lrelu_op, core::cpu> {
         return identity(fu) && identity(fd) && g.up_x.up == 1 && g.up_y.up == 1 && g.down_x.down == 1 &&
                g.down_y.down == 1 && g.up_x.pad0 == 0 && g.up_y.pad0 == 0 && g.act_w == g.in_w && g.act_h == g.in_h &&
                g.out_w == g.in_w && g.out_h == g.in_h;
+    }
+
+    template <class T>
+    static void forward_elementwise(core::const_view<T, core::cpu> x, core::const_view<T, core::cpu> b,
+                                    core::view<T, core::cpu> y, core::view<std::uint8_t, core::cpu> mask,
+                                    const filtered_lrelu_geometry& g, T gain, T slope, T clamp) {
+        namespace sv = detail::simd;
+        using V = sv::vec<T>;
+        using M = sv::mask_vec<T>;
+        using U = sv::umask_vec<T>;
+        constexpr index_t L = sv::lanes<T>;
+        constexpr index_t group = filtered_lrelu_geometry::mask_group;
+        const index_t C = x.size(1), planes = x.size(0) * C, w = g.in_w;
+        const T* xs = x.data();
+        const T* bs = b.data();
+        T* ys = y.data();
+        std::uint8_t* ms = mask.empty() ? nullptr : mask.data();
+        core::parallel_for(0, planes, 1, [&](index_t lo, index_t hi) {
+            U shift;  // lane l's code goes to bits 2 (l mod 4) of its byte
+            for (index_t l = 0; l < L; ++l) shift[l] = static_cast<std::remove_cvref_t<decltype(shift[0])>>(2 * (l % 4));
+            const V vg = V{} + gain, vs = V{} + slope, vc = V{} + clamp, vmc = V{} - clamp;
+            std::uint8_t bytes[L];
+            for (index_t plane = lo; plane < hi; ++plane) {
+                const T bias = bs[plane % C];
+                const V vb = V{} + bias;
+                for (index_t r = 0; r < g.in_h; ++r) {
+                    const T* xr = xs + (plane * g.in_h + r) * w;
+                    T* yr = ys + (plane * g.in_h + r) * w;
+                    std::uint8_t* mr = ms ? ms + g.mask_byte(plane, r, 0) : nullptr;  // byte k at mr[k * group]
+                    index_t i = 0;
+                    for (; i + L <= w; i += L) {
+                        V v;
+                        sv::load(v, xr + i);
+                        v = (v + vb) * vg;
+                        const M neg = v < T(0);
+                        v = neg ? v * vs : v;
+                        const M above = v > vc;
+                        const M below = v < vmc;
+                        v = above ? vc : v;
+                        v = below ? vmc : v;
+                        sv::store(yr + i, v);
+                        if (!mr) continue;
+                        const U code = __builtin_convertvector((neg & 1) | ((above | below) & 2), U) << shift;
+                        detail::narrow_to_bytes<T>(code, bytes);
+                        for (index_t k = 0; k < L / 4; ++k)
+                            mr[(i / 4 + k) * group] = static_cast<std::uint8_t>(bytes[4 * k] | bytes[4 * k + 1] |
+                                                                                 bytes[4 * k + 2] | bytes[4 * k + 3]);
+                    }
+                    for (; i < w; i += 4) {  // the last columns, four (one mask byte) at a time
+                        unsigned byte = 0;
+                        for (index_t j = i; j < std::min(i + 4, w); ++j) {
+                            unsigned char code = 0;
+                            yr[j] = filtered_lrelu_op::activate(xr[j] + bias, gain, slope, clamp, code);
+                            byte |= static_cast<unsigned>(code) << (2 * (j - i));
+                        }
+                        if (mr) mr[(i / 4) * group] = static_cast<std::uint8_t>(byte);
+                    }
+                }
+            }
+        });
+    }
+
+    template <class T>
+    static void backward_elementwise(core::const_view<T, core::cpu> dy, core::const_view<std::uint8_t, core::cpu> mask,
+                                     core::view<T, core::cpu> dx, core::view<T, core::cpu> db,
+                                     core::grad_mode data_mode, core::grad_mode param_mode,
+                                     const filtered_lrelu_geometry& g, T gain, T slope) {
+        namespace sv = detail::simd;
+        using V = sv::vec<T>;
+        using U = sv::umask_vec<T>;
+        using W = std::remove_cvref_t<decltype(U{}[0])>;
+        constexpr index_t L = sv::lanes<T>;
+        constexpr index_t group = filtered_lrelu_geometry::mask_group;
+        const index_t N = dy.size(0), C = dy.size(1), planes = N * C, w = g.in_w;
+        const bool want_db = param_mode != core::grad_mode::none;
+        const bool want_dx = data_mode != core::grad_mode::none;
+        core::scratch_scope<> scope;
+        T* partial = want_db ? scope.allocate<T>(core::shape{planes}).data() : nullptr;
+        const T* dys = dy.data();
+        const std::uint8_t* ms = mask.data();
+        T* dxs = want_dx ? dx.data() : nullptr;
+        core::parallel_for(0, planes, 1, [&](index_t lo, index_t hi) {
+            U shift;  // lane l's code sits at bits 2 l of the little-endian word of its L / 4 bytes
+            for (index_t l = 0; l < L; ++l) shift[l] = static_cast<W>(2 * l);
+            const V pos = V{} + gain, neg = V{} + gain * slope, zero{};
+            for (index_t plane = lo; plane < hi; ++plane) {
+                V sum{};
+                T tail_sum = T(0);
+                for (index_t r = 0; r < g.in_h; ++r) {
+                    const T* gr = dys + (plane * g.in_h + r) * w;
+                    T* dr = want_dx ? dxs + (plane * g.in_h + r) * w : nullptr;
+                    const std::uint8_t* mr = ms + g.mask_byte(plane, r, 0);
+                    index_t i = 0;
+                    for (; i + L <= w; i += L) {
+                        std::uint64_t word = 0;
+                        for (index_t k = 0; k < L / 4; ++k) word |= std::uint64_t{mr[(i / 4 + k) * group]} << (8 * k);
+                        const U code = ((U{} + static_cast<W>(word)) >> shift) & 3u;
+                        V f = (code & 1u) != 0 ? neg : pos;
+                        f = (code & 2u) != 0 ? zero : f;
+                        V v;
+                        sv::load(v, gr + i);
+                        v *= f;
+                        sum += v;
+                        if (!dr) continue;
+                        if (data_mode == core::grad_mode::accumulate) {
+                            V a;
+                            sv::load(a, dr + i);
+                            v += a;
+                        }
+                        sv::store(dr + i, v);
+                    }
+                    for (; i < w; ++i) {
+                        const auto code = static_cast<unsigned char>((mr[(i / 4) * group] >> (2 * (i % 4))) & 3u);
+                        const T v = gr[i] * filtered_lrelu_op::derivative(code, gain, slope);
+                        tail_sum += v;
+                        if (dr) core::store_grad(dr[i], v, data_mode);
+                    }
+                }
+                if (want_db) {
+                    T s = tail_sum;
+                    for (index_t l = 0; l < L; ++l) s += sum[l];
+                    partial[plane] = s;
+                }
+            }
+        });
+        if (!want_db) return;
+        T* dbs = db.data();
+        for (index_t c = 0; c < C; ++c) {
+            T s = T(0);
+            for (index_t n = 0; n < N; ++n) s += partial[n * C + c];
+            core::store_grad(dbs[c], s, param_mode);
+        }
     }
 
     // y = filtered_lrelu(x, fu, fd, b); mask (may be empty) receives the codes. Empty filters are
@@ -148,7 +280,7 @@ struct backend<filtered_lrelu_op, core::cpu> {
             pp::plan_stage<T>(g.down_x, g.down_y, pp::separate_if_rank1(detail::fir_filter_or_identity(fd, &one), scope),
                               p.flip_filter, 1.0, 1.0, scope);
         const T gain = static_cast<T>(p.gain), slope = static_cast<T>(p.slope), clamp = static_cast<T>(p.clamp);
-        const bool elementwise = is_elementwise(fu, fd, g);
+        if (is_elementwise(fu, fd, g)) return forward_elementwise(x, b, y, mask, g, gain, slope, clamp);
         const index_t tiles = pp::tiles_of<T>(planes);
         const index_t bands = pp::bands_per_tile(tiles, g.out_h);
         const T* xs = x.data();
@@ -184,13 +316,7 @@ struct backend<filtered_lrelu_op, core::cpu> {
                                                write ? ms + g.mask_byte(tp.first, r, 0) : nullptr);
                 };
                 for (index_t oy = oy0; oy < oy1; ++oy) {
-                    if (elementwise) {
-                        x_rows(oy, orow);
-                        detail::lrelu_activate_row(orow, g.act_w, gain, slope, clamp,
-                                                   ms ? ms + g.mask_byte(tp.first, oy, 0) : nullptr);
-                    } else {
-                        st_down.produce(oy, activated_rows, orow);
-                    }
+                    st_down.produce(oy, activated_rows, orow);
                     for (index_t q = 0; q < tp.valid; ++q) out_rows[q] = ys + ((tp.first + q) * g.out_h + oy) * g.out_w;
                     pp::scatter_row(orow, g.out_w, out_rows, tp.valid, false);
                 }
@@ -221,7 +347,8 @@ struct backend<filtered_lrelu_op, core::cpu> {
                                                          pp::separate_if_rank1(detail::fir_filter_or_identity(fu, &one), scope),
                                                          !p.flip_filter, up, up, scope);
         const T gain = static_cast<T>(p.gain), slope = static_cast<T>(p.slope);
-        const bool elementwise = is_elementwise(fu, fd, g);
+        if (is_elementwise(fu, fd, g))
+            return backward_elementwise(dy, mask, dx, db, data_mode, param_mode, g, gain, slope);
         const index_t tiles = pp::tiles_of<T>(planes);
         const index_t bands = pp::bands_per_tile(tiles, g.in_h);
         const bool want_db = param_mode != core::grad_mode::none;
@@ -255,12 +382,7 @@ struct backend<filtered_lrelu_op, core::cpu> {
                 };
                 pp::vec<T> sum{};
                 for (index_t iy = iy0; iy < iy1; ++iy) {
-                    if (elementwise) {
-                        dy_rows(iy, orow);
-                        detail::lrelu_apply_mask_row(orow, g.act_w, ms + g.mask_byte(tp.first, iy, 0), gain, slope);
-                    } else {
-                        st_up.produce(iy, masked_rows, orow);
-                    }
+                    st_up.produce(iy, masked_rows, orow);
                     if (want_db)
                         for (index_t i = 0; i < g.in_w; ++i) {
                             pp::vec<T> v;
