@@ -162,3 +162,87 @@ TEST_CASE("PGDI alone: gradients for features and gate parameters at mid progres
     const auto r = testing::check_gradients(testing::module_problem(injection_module{}, testing::random_tensor({2, 3, 5, 6}, 4), 2));
     CHECK_MESSAGE(r.ok, r.to_string());
 }
+
+TEST_CASE("the D-phase pass updates w_avg and every magnitude EMA as StyleGAN3 does, then truncation uses w_avg") {
+    models::background_generator g(micro());
+    nn::parameter_layout layout;
+    g.declare(nn::registry(layout));
+    nn::parameter_store<double> store(layout), expected(layout);
+    store.initialize(4);
+    expected.initialize(4);
+    const core::tensor<double> z = testing::random_tensor({3, 4}, 11);
+    const core::shape out = g.output_shape(z.shape());
+    core::tensor<double> y_plain(out), y_updated(out), y_again(out);
+    models::background_generator::context<double> ctx;
+    CHECK(g.w_average<double>(std::as_const(store).views())[0] == 0.0);
+
+    // Expected buffers, computed from the plain pass (its contexts hold each layer's input) with
+    // the update rule applied layer by layer: each layer's input depends on the earlier updates,
+    // so recompute with a copy whose buffers are set progressively.
+    const models::background_generator::buffer_decay decay{0.9, 0.7};
+    {
+        g.forward(std::as_const(expected).views(), z.cview(), y_plain.view(), ctx);
+        const auto w = ctx.mapping_out.back().cview();
+        for (core::index_t j = 0; j < 4; ++j) {
+            double mean = 0;
+            for (core::index_t i = 0; i < 3; ++i) mean += w(i, j);
+            mean /= 3;
+            expected.views()["mapping.w_avg"][j] = mean + 0.9 * (0.0 - mean);
+        }
+        for (std::size_t k = 0; k < g.layers().size(); ++k) {
+            g.forward(std::as_const(expected).views(), z.cview(), y_plain.view(), ctx);  // inputs with updates so far
+            const auto x = ctx.layer[k].x;  // the input the layer saw (after the detail injection, if any)
+            double ms = 0;
+            for (core::index_t i = 0; i < x.numel(); ++i) ms += x[i] * x[i];
+            ms /= static_cast<double>(x.numel());
+            const std::string name = "synthesis.L" + std::to_string(k) + ".magnitude_ema";
+            double& e = expected.views()[name][0];
+            e = ms + 0.7 * (e - ms);
+        }
+    }
+    g.forward_updating_buffers(store.views(), z.cview(), y_updated.view(), ctx, decay);
+    const auto got = std::as_const(store).views().flat(nn::tensor_role::buffer);
+    const auto want = std::as_const(expected).views().flat(nn::tensor_role::buffer);
+    for (core::index_t i = 0; i < got.numel(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-12));
+    // The output is the plain forward's with the updated buffers.
+    g.forward(std::as_const(store).views(), z.cview(), y_again.view(), ctx);
+    for (core::index_t i = 0; i < y_again.numel(); ++i) CHECK(y_again[i] == y_updated[i]);
+
+    // psi = 0 maps every z to the average latent: all samples equal.
+    ctx.truncation_psi = 0.0;
+    g.forward(std::as_const(store).views(), z.cview(), y_again.view(), ctx);
+    const core::index_t per = y_again.numel() / 3;
+    for (core::index_t i = 0; i < per; ++i) CHECK(y_again[i] == doctest::Approx(y_again[per + i]).epsilon(1e-12));
+    ctx.truncation_psi = std::nan("");
+    CHECK_THROWS_AS(g.forward(std::as_const(store).views(), z.cview(), y_again.view(), ctx), imbdef::error);
+}
+
+namespace {
+// A generator whose forward always runs at psi = 0.6 (w_avg is a constant buffer).
+struct truncated_generator {
+    models::background_generator g{micro()};
+    template <class T>
+    using context = models::background_generator::context<T>;
+    void declare(const nn::registry& r) { g.declare(r); }
+    core::shape output_shape(const core::shape& s) const { return g.output_shape(s); }
+    template <class T>
+    void forward(nn::params_in<T> p, core::const_view<T> z, core::view<T> y, context<T>& ctx) const {
+        ctx.truncation_psi = 0.6;
+        g.forward<T>(p, z, y, ctx);
+    }
+    template <class T>
+    void backward(nn::params_in<T> p, context<T>& ctx, core::const_view<T> dy, core::view<T> dz, nn::grads_out<T> gr,
+                  core::grad_mode dm, core::grad_mode pm) const {
+        g.backward<T>(p, ctx, dy, dz, gr, dm, pm);
+    }
+};
+}  // namespace
+
+TEST_CASE("gradients with truncation (psi = 0.6): the latent gradient is scaled by psi") {
+    const truncated_generator t;
+    testing::gradient_check_options o;
+    o.max_elements_per_input = 12;
+    auto problem = testing::module_problem(t, testing::random_tensor({2, 4}, 8), 7);
+    const auto r = testing::check_gradients(problem, o);
+    CHECK_MESSAGE(r.ok, r.to_string());
+}

@@ -60,9 +60,19 @@ public:
         inject_after_ = c.injection == injection_point::after_last_filtered_layer ? n - 1 : n - c.synthesis.num_critical - 1;
     }
 
+    // The decays of the buffer updates: StyleGAN3's w_avg_beta, and magnitude_ema_beta for a batch.
+    struct buffer_decay {
+        double w_avg = 0.998;
+        double magnitude = 0.5;
+        static buffer_decay for_batch(core::index_t batch) noexcept {
+            return {0.998, std::pow(0.5, static_cast<double>(batch) / 20000.0)};
+        }
+    };
+
     template <class T>
     struct context {
-        double progress = 1.0;  // training progress p in [0, 1], read by the detail injection
+        double progress = 1.0;        // training progress p in [0, 1], read by the detail injection
+        double truncation_psi = 1.0;  // w <- w_avg + psi (w - w_avg); 1: no truncation (training)
         core::const_view<T> z;
         core::tensor<T> z_normalized, t, w_grad, dt, dz_normalized;
         std::vector<core::tensor<T>> mapping_out, mapping_grad;  // outputs of fc_i; the last is w
@@ -73,6 +83,7 @@ public:
         std::vector<typename nn::synthesis_layer::template context<T>> layer;
         typename DetailInjection::template context<T> injection;
         core::tensor<T> injected, injected_grad;  // the features after the injection, and their gradient
+        core::tensor<T> w_truncated;              // w after truncation, when psi != 1
     };
 
     // The index of the layer whose output the detail injection transforms.
@@ -86,6 +97,7 @@ public:
     void declare(const nn::registry& r) {
         const nn::registry mapping = r.scope("mapping");
         for (std::size_t i = 0; i < mapping_.size(); ++i) mapping_[i].declare(mapping.scope("fc" + std::to_string(i)));
+        w_avg_ = mapping.buffer("w_avg", {config_.w_dim}, nn::initializer::zeros());
         const nn::registry synthesis = r.scope("synthesis");
         const nn::registry input = synthesis.scope("input");
         // The input affine starts as the identity transform: weight 0, bias (1, 0, 0, 0).
@@ -119,6 +131,28 @@ public:
 
     template <class T>
     void forward(nn::params_in<T> p, core::const_view<T> z, core::view<T> y, context<T>& ctx) const {
+        forward_impl<T>(p, z, y, ctx, nullptr, {});
+    }
+
+    // The training-time generator pass of the D phase: updates w_avg from this batch's latents and
+    // each layer's magnitude EMA from its input, just before the layer uses it (as StyleGAN3 does),
+    // then computes the same output as forward() with the updated buffers.
+    template <class T>
+    void forward_updating_buffers(nn::parameter_views<T> p, core::const_view<T> z, core::view<T> y, context<T>& ctx,
+                                  const buffer_decay& decay) const {
+        forward_impl<T>(p, z, y, ctx, &p, decay);
+    }
+
+    // The tracked average latent (the truncation centre).
+    template <class T>
+    core::const_view<T> w_average(nn::params_in<T> p) const {
+        return p[w_avg_];
+    }
+
+private:
+    template <class T>
+    void forward_impl(nn::params_in<T> p, core::const_view<T> z, core::view<T> y, context<T>& ctx,
+                      const nn::parameter_views<T>* update, const buffer_decay& decay) const {
         const core::index_t n = z.size(0);
         ctx.z = z;
         // Mapping.
@@ -132,7 +166,18 @@ public:
             mapping_[i].forward<T>(p, in, out, ctx.fc[i]);
             in = out;
         }
-        const core::const_view<T> w = in;
+        core::const_view<T> w = in;
+        if (update) update_w_average<T>(*update, w, decay.w_avg);
+        IMBDEF_REQUIRE(std::isfinite(ctx.truncation_psi), "models::background_generator", "a finite truncation psi",
+                       std::to_string(ctx.truncation_psi));
+        if (ctx.truncation_psi != 1.0) {
+            const core::view<T> wt = nn::ensure_shape(ctx.w_truncated, w.shape());
+            const core::const_view<T> avg = p[w_avg_];
+            const T psi = static_cast<T>(ctx.truncation_psi);
+            for (core::index_t i = 0; i < n; ++i)
+                for (core::index_t j = 0; j < config_.w_dim; ++j) wt(i, j) = avg[j] + psi * (w(i, j) - avg[j]);
+            w = wt;
+        }
         // Input.
         const core::view<T> t = nn::ensure_shape(ctx.t, {n, 4});
         input_affine_.forward<T>(p, w, t, ctx.input_affine);
@@ -146,6 +191,7 @@ public:
         for (std::size_t i = 0; i < layers_.size(); ++i) {
             const core::const_view<T> x = input_of(ctx, i);
             const core::view<T> out = nn::ensure_shape(ctx.features[i + 1], layers_[i].output_shape(x.shape()));
+            if (update) layers_[i].update_magnitude_ema<T>(*update, x, decay.magnitude);
             layers_[i].forward<T>(p, x, w, out, ctx.layer[i]);
             if (static_cast<int>(i) == inject_after_)
                 injection_.template forward<T>(p, out, ctx.progress, nn::ensure_shape(ctx.injected, out.shape()), ctx.injection);
@@ -155,6 +201,7 @@ public:
         for (core::index_t i = 0; i < y.numel(); ++i) y[i] = img[i] * scale;
     }
 
+public:
     template <class T>
     void backward(nn::params_in<T> p, context<T>& ctx, core::const_view<T> dy, core::view<T> dz, nn::grads_out<T> g,
                   core::grad_mode data_mode, core::grad_mode param_mode) const {
@@ -179,6 +226,11 @@ public:
         ops::fourier_features_backward<T>(p[freqs_], p[phases_], ctx.t.cview(), p[input_weight_], ctx.feature_grads[0].cview(),
                                           dt, core::grad_mode::assign, g[input_weight_], param_mode, fourier_params());
         input_affine_.backward<T>(p, ctx.input_affine, dt, dw, g, core::grad_mode::accumulate, param_mode);
+        // Truncation scales the latent's gradient by psi (w_avg is a buffer).
+        if (ctx.truncation_psi != 1.0) {
+            const T psi = static_cast<T>(ctx.truncation_psi);
+            for (core::index_t i = 0; i < dw.numel(); ++i) dw[i] *= psi;
+        }
         // Mapping, back to z.
         core::const_view<T> d_out = dw;
         for (std::size_t i = mapping_.size(); i-- > 0;) {
@@ -192,6 +244,19 @@ public:
     }
 
 private:
+    // w_avg <- mean_n(w) + beta (w_avg - mean_n(w)), the mean taken in double.
+    template <class T>
+    void update_w_average(const nn::parameter_views<T>& p, core::const_view<T> w, double beta) const {
+        const core::view<T> avg = p[w_avg_];
+        const core::index_t n = w.size(0);
+        for (core::index_t j = 0; j < config_.w_dim; ++j) {
+            double mean = 0;
+            for (core::index_t i = 0; i < n; ++i) mean += static_cast<double>(w(i, j));
+            mean /= static_cast<double>(n);
+            avg[j] = static_cast<T>(mean + beta * (static_cast<double>(avg[j]) - mean));
+        }
+    }
+
     template <class T>
     core::const_view<T> input_of(const context<T>& ctx, std::size_t i) const {
         return i >= 1 && static_cast<int>(i - 1) == inject_after_ ? ctx.injected.cview() : ctx.features[i].cview();
@@ -210,7 +275,7 @@ private:
     std::vector<nn::fully_connected_layer> mapping_;
     nn::fully_connected_layer input_affine_{1, 4};
     std::vector<nn::synthesis_layer> layers_;
-    nn::parameter_ref input_weight_{}, freqs_{}, phases_{};
+    nn::parameter_ref input_weight_{}, freqs_{}, phases_{}, w_avg_{};
     DetailInjection injection_;
     int inject_after_ = 0;
 };
