@@ -196,16 +196,28 @@ inline void set_num_threads(int threads) {
     slot = std::make_unique<thread_pool>(threads);
 }
 
+// How many partial results a parallel reduction (a sum over samples, a weight gradient) splits
+// into. A constant, not the thread count: the order of the floating-point additions, and so every
+// result, is then the same with any IMBDEF_NUM_THREADS, which bit-exact resume relies on.
+inline constexpr index_t reduction_partials = 8;
+
 // Splits [begin, end) into at most num_threads() contiguous chunks of at least `grain` indices
 // and calls fn(chunk_begin, chunk_end) for each, in parallel.
 template <class Fn>
 void parallel_for(index_t begin, index_t end, index_t grain, Fn&& fn) {
     const index_t n = end - begin;
     if (n <= 0) return;
+    // Inside a parallel region (or a thread that runs its work serially, like the data loader's
+    // worker) the pool is not touched at all, so set_num_threads on another thread cannot pull it
+    // away underneath.
+    if (detail::inside_parallel_region) {
+        fn(begin, end);
+        return;
+    }
     grain = std::max<index_t>(grain, 1);
     thread_pool& pool = global_pool();
     const index_t chunks = std::min<index_t>(pool.size(), std::max<index_t>(1, n / grain));
-    if (chunks <= 1 || detail::inside_parallel_region) {
+    if (chunks <= 1) {
         fn(begin, end);
         return;
     }

@@ -116,7 +116,7 @@ struct pgdi {
     }
 
     template <class T>
-    void backward(nn::params_in<T> p, context<T>& ctx, core::const_view<T> dy, core::view<T> dx, nn::grads_out<T> grads,
+    void backward([[maybe_unused]] nn::params_in<T> p, context<T>& ctx, core::const_view<T> dy, core::view<T> dx, nn::grads_out<T> grads,
                   core::grad_mode data_mode, core::grad_mode param_mode) const {
         const core::index_t n = dy.size(0), c = channels, hw = dy.size(2) * dy.size(3);
         const T a = ctx.alpha;

@@ -227,7 +227,9 @@ struct backend<conv2d_op, core::cpu> {
         const index_t op = gemm::round_up(g.o, vector_o ? lanes : 16);
         const index_t du = (g.kh - 1) / g.stride;  // extra input rows per block of output rows
         // Tasks own samples; with fewer samples than threads they own bands of output rows instead.
-        const index_t tasks = std::min<index_t>(core::num_threads(), std::max(g.n, std::min<index_t>(core::num_threads(), g.oh)));
+        // A fixed number of partials (not the thread count), so the sums do not depend on it.
+        constexpr index_t k = core::reduction_partials;
+        const index_t tasks = std::min<index_t>(k, std::max(g.n, std::min<index_t>(k, g.oh)));
         const bool by_rows = tasks > g.n;
         const index_t part = taps * g.o * g.c;
 

@@ -134,9 +134,10 @@ struct fourier_sample {
     }
 };
 
-// Sample chunks: one per thread (each chunk keeps its own share of dweight).
+// Sample chunks, each with its own share of dweight: a fixed count, so the sum of the shares does
+// not depend on the thread count.
 inline core::index_t fourier_chunks(core::index_t samples) {
-    return std::clamp<core::index_t>(samples, 1, core::num_threads());
+    return std::clamp<core::index_t>(samples, 1, core::reduction_partials);
 }
 
 }  // namespace detail

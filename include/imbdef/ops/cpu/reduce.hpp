@@ -42,12 +42,13 @@ T reduce_sum_contiguous(const T* p, core::index_t n) noexcept {
     return acc[0] + tail;
 }
 
-// Splits [0, total) into at most num_threads() chunks of at least `grain` and calls fn(c, lo, hi)
-// for chunk c; returns the chunk count.
+// Splits [0, total) into at most core::reduction_partials chunks of at least `grain` (a count
+// independent of the thread count, so the sums are too) and calls fn(c, lo, hi) for chunk c;
+// returns the chunk count.
 template <class Fn>
 core::index_t for_each_reduce_chunk(core::index_t total, core::index_t grain, const Fn& fn) {
     const core::index_t chunks =
-        std::clamp<core::index_t>(total / std::max<core::index_t>(grain, 1), 1, core::num_threads());
+        std::clamp<core::index_t>(total / std::max<core::index_t>(grain, 1), 1, core::reduction_partials);
     core::parallel_for(0, chunks, 1, [&](core::index_t c0, core::index_t c1) {
         for (core::index_t c = c0; c < c1; ++c) fn(c, total * c / chunks, total * (c + 1) / chunks);
     });
@@ -110,7 +111,7 @@ private:
         const core::index_t per_out = p.reduced, inner = p.inner();
         const core::index_t total = p.kept * per_out;
         core::scratch_scope scratch;
-        const core::index_t max_chunks = core::num_threads();
+        const core::index_t max_chunks = core::reduction_partials;
         // Per chunk: the first and last outputs it shares (index -1 when none) and their partials.
         core::index_t* shared_o = scratch.allocate<core::index_t>(core::shape{2 * max_chunks}).data();
         T* shared_sum = scratch.allocate<T>(core::shape{2 * max_chunks}).data();
