@@ -5,9 +5,12 @@
 // charts (train/report.hpp, train/chart.hpp).
 
 #include "train/adam.hpp"
+#include "train/background_sampler.hpp"
+#include "train/background_trainer.hpp"
 #include "train/chart.hpp"
 #include "train/checkpoint.hpp"
 #include "train/ema.hpp"
 #include "train/log.hpp"
+#include "train/non_finite.hpp"
 #include "train/progress.hpp"
 #include "train/report.hpp"
