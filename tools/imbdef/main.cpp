@@ -5,7 +5,10 @@
 //   imbdef rng --seed S [...]       Philox draws, to check reproducibility across machines and GPUs
 //   imbdef synth-data --out DIR     the built-in synthetic dataset, in the MVTec AD layout
 //   imbdef info --preset P          layer tables of a preset's networks: parameters and FLOPs
+//   imbdef info CKPT                what a checkpoint holds: kind, configuration, progress, tensors
 //   imbdef benchmark --preset P     images per second of generation and of the training steps
+//   imbdef train-background         stage 1: train the background generator (and its valid region)
+//   imbdef generate --checkpoint C  background images and valid-region masks from a checkpoint
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -15,7 +18,9 @@
 #include <imbdef/data/synthetic.hpp>
 
 #include "commands/benchmark.hpp"
+#include "commands/generate.hpp"
 #include "commands/info.hpp"
+#include "commands/train_background.hpp"
 #include <imbdef/imbdef.hpp>
 
 namespace core = imbdef::core;
@@ -107,9 +112,12 @@ int main(int argc, char** argv) {
     synth_cmd->add_option("--category", synth.config.category, "Folder name (default: the scene, or 'mixed')");
     synth_cmd->add_flag("--overwrite", synth.overwrite, "Replace an existing dataset in that folder");
 
-    std::string info_preset = "cpu64";
+    std::string info_preset = "cpu64", info_checkpoint;
     int info_channels = 3;
-    auto* info_cmd = app.add_subcommand("info", "Print the layer tables of a preset's networks with parameters and FLOPs");
+    auto* info_cmd = app.add_subcommand("info", "Print the layer tables of a preset's networks with parameters and FLOPs, "
+                                                 "or what a checkpoint holds");
+    info_cmd->add_option("checkpoint", info_checkpoint, "A checkpoint (.safetensors) to describe instead of a preset")
+        ->check(CLI::ExistingFile);
     info_cmd->add_option("--preset", info_preset, "tiny, cpu64, lite128 or paper256");
     info_cmd->add_option("--channels", info_channels, "Image channels: 1 (grey) or 3 (RGB)")->check(CLI::IsMember({1, 3}));
 
@@ -118,11 +126,57 @@ int main(int argc, char** argv) {
     bench_cmd->add_option("--preset", bench.preset, "tiny, cpu64, lite128 or paper256");
     bench_cmd->add_option("--batch", bench.batch, "Batch size (a multiple of 4 for the minibatch-std groups)")
         ->check(CLI::Range(1, 4096));
-    bench_cmd->add_option("--what", bench.what, "generate, d-step or g-step")
-        ->check(CLI::IsMember({"generate", "d-step", "g-step"}));
+    bench_cmd->add_option("--what", bench.what, "generate, d-step, g-step or train-step (the whole stage-1 iteration)")
+        ->check(CLI::IsMember({"generate", "d-step", "g-step", "train-step"}));
     bench_cmd->add_option("--channels", bench.channels, "Image channels: 1 or 3")->check(CLI::IsMember({1, 3}));
+    bench_cmd->add_option("--ada-p", bench.ada_p, "train-step: ADA's augmentation probability")->check(CLI::Range(0.0, 1.0));
     bench_cmd->add_option("--iterations", bench.iterations, "Timed iterations (default: 10 generate, 4 steps)")
         ->check(CLI::NonNegativeNumber);
+
+    imbdef_cli::train_background_options tb;
+    auto* tb_cmd = app.add_subcommand("train-background", "Stage 1: train the background generator and its valid-region "
+                                                           "mask on defect-free images (default: the built-in synthetic data)");
+    tb_cmd->add_option("--data", tb.data, "Folder of defect-free images, or a dataset (MVTec AD, images+masks, Magnetic "
+                                          "Tile: its defect-free samples); default: the synthetic dataset")
+        ->check(CLI::ExistingDirectory);
+    tb_cmd->add_option("--out", tb.out, "Run folder: checkpoint, samples, log, report")->required();
+    tb_cmd->add_option("--preset", tb.preset, "tiny, cpu64, lite128 or paper256")
+        ->check(CLI::IsMember({"tiny", "cpu64", "lite128", "paper256"}));
+    tb_cmd->add_option("--kimg", tb.kimg, "Length of the run in thousands of images")->check(CLI::PositiveNumber);
+    tb_cmd->add_option("--resume", tb.resume, "Continue from this checkpoint, bit for bit")->check(CLI::ExistingFile);
+    tb_cmd->add_option("--batch", tb.batch, "Images per step (a multiple of 4 for the minibatch-std groups)")
+        ->check(CLI::Range(1, 4096));
+    tb_cmd->add_option("--seed", tb.seed, "Seed of initialisation, latents, augmentation and data order");
+    tb_cmd->add_option("--channels", tb.channels, "1 (grey) or 3 (RGB); default: as the data")->check(CLI::IsMember({0, 1, 3}));
+    tb_cmd->add_option("--valid-region", tb.valid_region, "auto (Otsu foreground, full frame for textures), full-frame, "
+                                                          "or files (masks beside the images)")
+        ->check(CLI::IsMember({"auto", "full-frame", "files"}));
+    tb_cmd->add_option("--snapshot-kimg", tb.snapshot_kimg, "Checkpoint and sample grid every this many kimg")
+        ->check(CLI::PositiveNumber);
+    tb_cmd->add_option("--metrics-kimg", tb.metrics_kimg, "SWD against the training images every this many kimg")
+        ->check(CLI::PositiveNumber);
+    tb_cmd->add_option("--max-minutes", tb.max_minutes, "Stop (with a checkpoint) after this much wall time")
+        ->check(CLI::NonNegativeNumber);
+    tb_cmd->add_option("--stop-at-kimg", tb.stop_at_kimg, "Stop here (with a checkpoint) and resume later with --resume; "
+                                                          "the run's schedule stays that of --kimg")
+        ->check(CLI::NonNegativeNumber);
+    tb_cmd->add_option("--gamma", tb.gamma, "R1 weight (default: 0.5 (R/128)^2)")->check(CLI::NonNegativeNumber);
+    tb_cmd->add_option("--swd-images", tb.swd_images, "Images per set for the SWD metric")->check(CLI::Range(8, 100000));
+    tb_cmd->add_flag("--x-flip", tb.x_flip, "Mirror training images (and masks) at random");
+    tb_cmd->add_flag("--no-augment", tb.no_augment, "Turn adaptive discriminator augmentation off");
+    tb_cmd->add_flag("--skip-bad-files", tb.skip_bad_files, "Report unreadable images and go on without them");
+
+    imbdef_cli::generate_options gen;
+    auto* gen_cmd = app.add_subcommand("generate", "Background images and valid-region masks from a checkpoint, as PNG "
+                                                    "with a manifest");
+    gen_cmd->add_option("--checkpoint", gen.checkpoint, "A background-stage checkpoint")->required()->check(CLI::ExistingFile);
+    gen_cmd->add_option("--out", gen.out, "Output folder")->required();
+    gen_cmd->add_option("--count", gen.count, "Number of samples")->check(CLI::Range(1LL, 100000000LL));
+    gen_cmd->add_option("--seed", gen.seed, "Seed: sample i of seed S is always the same image");
+    gen_cmd->add_option("--truncation", gen.truncation, "Truncation psi around the average latent (1: none)")
+        ->check(CLI::Range(0.0, 2.0));
+    gen_cmd->add_option("--weights", gen.group, "G_ema (averaged, default) or G")->check(CLI::IsMember({"G_ema", "G"}));
+    gen_cmd->add_option("--batch", gen.batch, "Images per forward pass")->check(CLI::Range(1, 4096));
 
     CLI11_PARSE(app, argc, argv);
     try {
@@ -130,7 +184,14 @@ int main(int argc, char** argv) {
         if (*version) print_version();
         if (*rng_cmd) print_draws(rng);
         if (*synth_cmd) write_synthetic(synth);
-        if (*info_cmd) imbdef_cli::print_info(info_preset, info_channels);
+        if (*info_cmd) {
+            if (!info_checkpoint.empty())
+                imbdef_cli::print_checkpoint_info(info_checkpoint);
+            else
+                imbdef_cli::print_info(info_preset, info_channels);
+        }
+        if (*tb_cmd) return imbdef_cli::run_train_background(tb);
+        if (*gen_cmd) imbdef_cli::run_generate(gen);
         if (*bench_cmd) imbdef_cli::run_benchmark(bench);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "imbdef: %s\n", e.what());

@@ -5,6 +5,9 @@
 //   d-step    StyleGAN's Dmain: G forward (no gradients), D forward and backward on the fakes and
 //             on the reals, parameter gradients, one Adam step of D
 //   g-step    Gmain: G forward, D forward, D input gradient only, G backward, one Adam step of G
+//   train-step  the whole stage-1 iteration of train::background_trainer (G with its mask channel
+//             and PGDI, D_img and D_match, ADA, lazy R1 every 16 steps, EMA), averaged over whole
+//             multiples of 16 steps so the R1 share is included; also prints peak memory
 // FLOPs count the forward MACs of reference/stylegan3.md section 8 (times 2) and two forward
 // passes' worth for each backward.
 
@@ -19,6 +22,9 @@
 #include <imbdef/models/presets.hpp>
 #include <imbdef/policies/adversarial_loss.hpp>
 #include <imbdef/train/adam.hpp>
+#include <imbdef/train/background_trainer.hpp>
+
+#include <sys/resource.h>
 
 namespace imbdef_cli {
 
@@ -28,9 +34,48 @@ struct benchmark_options {
     int batch = 8;
     int channels = 3;
     int iterations = 0;  // 0: by mode
+    double ada_p = 0.2;  // train-step: ADA's probability (on and doing work, as past a run's start)
 };
 
+// Peak resident memory of this process so far, in MiB.
+inline double peak_rss_mib() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+// Random real batches from memory: the benchmark measures the networks, not file decoding.
+struct random_real_source {
+    std::uint64_t served = 0;
+    void next(imbdef::core::view<float> images, imbdef::core::view<float> masks) {
+        imbdef::core::fill_uniform(images, imbdef::core::philox_stream{.seed = 11, .stream = served}, 0, -1.0f, 1.0f);
+        for (imbdef::core::index_t i = 0; i < masks.numel(); ++i) masks[i] = (i / 7) % 3 ? 1.0f : -1.0f;
+        ++served;
+    }
+};
+
+inline void run_train_step_benchmark(const benchmark_options& o) {
+    namespace core = imbdef::core;
+    imbdef::train::background_training_options t;
+    t.preset = o.preset;
+    t.image_channels = o.channels;
+    t.batch = o.batch;
+    t.ada_initial_p = o.ada_p;
+    imbdef::train::background_trainer trainer(t);
+    random_real_source reals;
+    trainer.step(reals);  // warm-up (an R1 step): sizes every context and scratch arena
+    const int iters = o.iterations > 0 ? o.iterations : 16;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) trainer.step(reals);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double images = static_cast<double>(iters) * static_cast<double>(o.batch);
+    std::printf("{\"preset\": \"%s\", \"what\": \"train-step\", \"batch\": %d, \"threads\": %d, \"iterations\": %d, "
+                "\"ada_p\": %.3g, \"images_per_second\": %.3f, \"peak_rss_mib\": %.1f}\n",
+                o.preset.c_str(), o.batch, core::num_threads(), iters, o.ada_p, images / seconds, peak_rss_mib());
+}
+
 inline void run_benchmark(const benchmark_options& o) {
+    if (o.what == "train-step") return run_train_step_benchmark(o);
     namespace core = imbdef::core;
     namespace models = imbdef::models;
     namespace nn = imbdef::nn;
@@ -95,7 +140,7 @@ inline void run_benchmark(const benchmark_options& o) {
     else if (o.what == "g-step")
         flops_per_image = 2 * (3 * gcost.mac_total() + 3 * dcost.mac_total());
     else
-        throw imbdef::error("imbdef benchmark --what", "generate, d-step or g-step", "'" + o.what + "'");
+        throw imbdef::error("imbdef benchmark --what", "generate, d-step, g-step or train-step", "'" + o.what + "'");
 
     step();  // warm-up: sizes every context and scratch arena
     const int iters = o.iterations > 0 ? o.iterations : (o.what == "generate" ? 10 : 4);
