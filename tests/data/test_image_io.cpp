@@ -11,23 +11,14 @@
 
 #include <imbdef/data/image_io.hpp>
 
+#include "../support/temp_dir.hpp"
+
+using imbdef::test_support::temp_dir;
+
 namespace fs = std::filesystem;
 using namespace imbdef;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "imbdef-io-XXXXXX").string();
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, ec);
-        fs::remove_all(path, ec);
-    }
-};
 
 void write_bytes(const fs::path& p, const std::vector<unsigned char>& b) {
     std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));

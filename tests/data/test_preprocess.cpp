@@ -12,24 +12,16 @@
 #include <imbdef/data/preprocess.hpp>
 #include <imbdef/ops/resize.hpp>
 
+#include "../support/temp_dir.hpp"
+
+using imbdef::test_support::temp_dir;
+
 namespace fs = std::filesystem;
 using namespace imbdef;
 using data::preprocess_options;
 using data::square_mode;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "imbdef-pre-XXXXXX").string();
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 // Writes `im` and reads it back, so the test goes through the same decoder as real data.
 data::image round_trip(const temp_dir& dir, const std::string& name, const xt::xtensor<std::uint8_t, 3>& im) {

@@ -17,6 +17,10 @@
 #include <imbdef/data/layouts.hpp>
 #include <imbdef/data/synthetic.hpp>
 
+#include "../support/temp_dir.hpp"
+
+using imbdef::test_support::temp_dir;
+
 using namespace imbdef;
 using namespace imbdef::data;
 namespace fs = std::filesystem;
@@ -48,19 +52,6 @@ std::size_t count_set(const xt::xtensor<std::uint8_t, 2>& m) {
 }
 
 // A fresh, empty folder under the system temp directory, removed at scope exit.
-struct temp_dir {
-    fs::path path;
-    explicit temp_dir(const std::string& name)
-        : path(fs::temp_directory_path() / ("imbdef_synth_" + name + "_" + std::to_string(::getpid()))) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
 }  // namespace
 
 TEST_CASE("a sample is a pure function of (config, index): same bytes, different seeds differ") {

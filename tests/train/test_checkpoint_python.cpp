@@ -14,6 +14,10 @@
 
 #include <imbdef/train/checkpoint.hpp>
 
+#include "../support/temp_dir.hpp"
+
+using imbdef::test_support::temp_dir;
+
 #ifndef IMBDEF_PYTHON3
 #define IMBDEF_PYTHON3 "python3"
 #endif
@@ -57,18 +61,6 @@ assert doc["rng"]["augment"] == 1 << 40 and abs(doc["ada_p"] - 0.125) == 0, doc
 print("python safetensors read", len(t), "tensors")
 )py";
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        path = fs::temp_directory_path() /
-               ("imbdef_test_checkpoint_py_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 }  // namespace
 
 TEST_CASE("Python's safetensors reads an imbdef checkpoint") {

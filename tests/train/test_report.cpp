@@ -13,23 +13,14 @@
 
 #include <imbdef/train/report.hpp>
 
+#include "../support/temp_dir.hpp"
+
+using imbdef::test_support::temp_dir;
+
 using namespace imbdef::train;
 namespace fs = std::filesystem;
 
 namespace {
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        path = fs::temp_directory_path() /
-               ("imbdef_test_report_" + std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}()));
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
 std::size_t count(const std::string& text, const std::string& what) {
     std::size_t n = 0;
     for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
