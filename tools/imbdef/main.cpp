@@ -149,7 +149,8 @@ int main(int argc, char** argv) {
     tb_cmd->add_option("--seed", tb.seed, "Seed of initialisation, latents, augmentation and data order");
     tb_cmd->add_option("--channels", tb.channels, "1 (grey) or 3 (RGB); default: as the data")->check(CLI::IsMember({0, 1, 3}));
     tb_cmd->add_option("--valid-region", tb.valid_region, "auto (Otsu foreground, full frame for textures), full-frame, "
-                                                          "or files (masks beside the images)")
+                                                          "or files (DATA/valid_region/<path>.png); default: files when "
+                                                          "DATA/valid_region exists, else auto")
         ->check(CLI::IsMember({"auto", "full-frame", "files"}));
     tb_cmd->add_option("--snapshot-kimg", tb.snapshot_kimg, "Checkpoint and sample grid every this many kimg")
         ->check(CLI::PositiveNumber);

@@ -8,8 +8,10 @@
 //   train-step  the whole stage-1 iteration of train::background_trainer (G with its mask channel
 //             and PGDI, D_img and D_match, ADA, lazy R1 every 16 steps, EMA), averaged over whole
 //             multiples of 16 steps so the R1 share is included; also prints peak memory
-// FLOPs count the forward MACs of reference/stylegan3.md section 8 (times 2) and two forward
-// passes' worth for each backward.
+// FLOPs count the forward MACs of reference/stylegan3.md section 8 (times 2) and one forward
+// pass's worth for each gradient a backward computes (data, weights). They are the reference's
+// operation counts, zero-insertion upsampling included, which imbdef's polyphase filters skip:
+// "reference-equivalent" GFLOP/s, which can exceed the machine's peak.
 
 #include <chrono>
 #include <cstdio>
@@ -135,10 +137,10 @@ inline void run_benchmark(const benchmark_options& o) {
     };
     if (o.what == "generate")
         flops_per_image = 2 * gcost.mac_total();
-    else if (o.what == "d-step")
-        flops_per_image = 2 * (gcost.mac_total() + 2 * 3 * dcost.mac_total());
-    else if (o.what == "g-step")
-        flops_per_image = 2 * (3 * gcost.mac_total() + 3 * dcost.mac_total());
+    else if (o.what == "d-step")  // G forward; D forward + weight gradients, on fakes and on reals
+        flops_per_image = 2 * (gcost.mac_total() + 2 * 2 * dcost.mac_total());
+    else if (o.what == "g-step")  // G forward, data and weight gradients; D forward + data gradient
+        flops_per_image = 2 * (3 * gcost.mac_total() + 2 * dcost.mac_total());
     else
         throw imbdef::error("imbdef benchmark --what", "generate, d-step, g-step or train-step", "'" + o.what + "'");
 

@@ -33,7 +33,8 @@ struct train_background_options {
     std::string out;
     std::string preset = "cpu64";
     std::string resume;
-    std::string valid_region = "auto";  // auto, full-frame, files
+    std::string valid_region;   // auto, full-frame, files; empty: files when the dataset has a
+                                // valid_region/ folder (the synthetic data does), else auto
     double kimg = 10;
     double snapshot_kimg = 1;   // checkpoint + sample grid
     double metrics_kimg = 1;    // SWD against the training images
@@ -79,10 +80,20 @@ inline void write_grid(const fs::path& path, core::const_view<float> images, cor
     imbdef::data::write_png(path, out);
 }
 
-inline imbdef::data::valid_region_choice parse_valid_region(const std::string& s) {
+// "files": the mask of <root>/<path>.<ext> is <root>/valid_region/<path>.png (the layout of the
+// synthetic dataset; any dataset can add such a folder).
+inline imbdef::data::valid_region_choice parse_valid_region(const std::string& s, const fs::path& root) {
     if (s == "auto") return imbdef::data::otsu_foreground{};
     if (s == "full-frame") return imbdef::data::full_frame{};
-    if (s == "files") return imbdef::data::from_files{};
+    if (s == "files") {
+        imbdef::data::from_files f;
+        f.mask_path = [root](const fs::path& image) {
+            fs::path rel = image.lexically_relative(root);
+            if (rel.empty() || *rel.begin() == "..") rel = image.filename();
+            return (root / "valid_region" / rel).replace_extension(".png");
+        };
+        return f;
+    }
     throw imbdef::error("imbdef train-background --valid-region", "auto, full-frame or files", "'" + s + "'");
 }
 
@@ -146,7 +157,10 @@ inline int run_train_background(const train_background_options& o) {
     data::background_options dopt;
     dopt.preprocess.resolution = preset.resolution;
     dopt.preprocess.channels = o.channels;
-    dopt.valid_region = detail::parse_valid_region(o.valid_region);
+    const std::string region = !o.valid_region.empty()                     ? o.valid_region
+                               : fs::is_directory(data_root / "valid_region") ? std::string("files")
+                                                                              : std::string("auto");
+    dopt.valid_region = detail::parse_valid_region(region, data_root);
     dopt.skip_bad_files = o.skip_bad_files;
     dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
     data::loader_options lopt;
@@ -197,7 +211,7 @@ inline int run_train_background(const train_background_options& o) {
     nlohmann::json config = trainer.describe()["config"];
     config["data"] = data_root.string();
     config["images"] = loader->size();
-    config["valid_region"] = o.valid_region;
+    config["valid_region"] = region;
     config["x_flip"] = o.x_flip;
     config["threads"] = core::num_threads();
     report.set_config(config);
