@@ -18,6 +18,7 @@
 #include <cmath>
 #include <concepts>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "../core/device.hpp"
@@ -33,29 +34,29 @@ namespace imbdef::ops {
 
 namespace detail {
 
-inline void check_upfirdn2d_filter(const std::string& op, const core::shape& f) {
-    IMBDEF_REQUIRE((f.rank() == 1 || f.rank() == 2) && f.numel() >= 1, op, "f of rank 1 [F] or 2 [Fy, Fx], non-empty",
+inline void check_upfirdn2d_filter(std::string_view op, const core::shape& f) {
+    IMBDEF_REQUIRE((f.rank() == 1 || f.rank() == 2) && f.numel() >= 1, std::string(op), "f of rank 1 [F] or 2 [Fy, Fx], non-empty",
                    "f of shape " + f.to_string());
 }
 
-inline void check_upfirdn2d_params(const std::string& op, const upfirdn2d_params& p) {
-    IMBDEF_REQUIRE(p.up_x >= 1 && p.up_y >= 1, op, "up factors >= 1",
+inline void check_upfirdn2d_params(std::string_view op, const upfirdn2d_params& p) {
+    IMBDEF_REQUIRE(p.up_x >= 1 && p.up_y >= 1, std::string(op), "up factors >= 1",
                    "up_x " + std::to_string(p.up_x) + ", up_y " + std::to_string(p.up_y));
-    IMBDEF_REQUIRE(p.down_x >= 1 && p.down_y >= 1, op, "down factors >= 1",
+    IMBDEF_REQUIRE(p.down_x >= 1 && p.down_y >= 1, std::string(op), "down factors >= 1",
                    "down_x " + std::to_string(p.down_x) + ", down_y " + std::to_string(p.down_y));
-    IMBDEF_REQUIRE(std::isfinite(p.gain), op, "a finite gain", "gain " + std::to_string(p.gain));
+    IMBDEF_REQUIRE(std::isfinite(p.gain), std::string(op), "a finite gain", "gain " + std::to_string(p.gain));
 }
 
 // The output shape of upfirdn2d on x, checked (see the contract above).
-inline core::shape checked_upfirdn2d_output(const std::string& op, const core::shape& x, const core::shape& f,
+inline core::shape checked_upfirdn2d_output(std::string_view op, const core::shape& x, const core::shape& f,
                                             const upfirdn2d_params& p) {
-    IMBDEF_REQUIRE(x.rank() == 4 && x[2] >= 1 && x[3] >= 1, op, "x of rank 4 [N, C, H, W] with H, W >= 1",
+    IMBDEF_REQUIRE(x.rank() == 4 && x[2] >= 1 && x[3] >= 1, std::string(op), "x of rank 4 [N, C, H, W] with H, W >= 1",
                    "x of shape " + x.to_string());
     check_upfirdn2d_filter(op, f);
     check_upfirdn2d_params(op, p);
     const auto [ax, ay] = upfirdn2d_axes(x, f, p);
     const index_t oh = ay.out(), ow = ax.out();
-    IMBDEF_REQUIRE(oh >= 1 && ow >= 1, op,
+    IMBDEF_REQUIRE(oh >= 1 && ow >= 1, std::string(op),
                    "an output of positive size (H * up + pad0 + pad1 - F + down) // down on both axes",
                    "output size " + std::to_string(oh) + " x " + std::to_string(ow) + " for x of shape " +
                        x.to_string() + ", f of shape " + f.to_string() + ", pads [" + std::to_string(p.pad_x0) +

@@ -14,6 +14,7 @@
 #include <imbdef/testing.hpp>
 
 #include "reference.hpp"
+#include "../../support/heap_counter.hpp"
 
 using namespace imbdef;
 using core::grad_mode;
@@ -307,4 +308,18 @@ TEST_CASE("upfirdn2d names the op, the argument and both values on bad arguments
           "ops::upfirdn2d_backward: expected dy of shape [1, 2, 8, 8] (the output shape for dx of shape [1, 2, 8, 8]), "
           "found dy of shape [1, 2, 8, 9]");
     CHECK_NOTHROW(ops::upfirdn2d_backward<float>(wrong, f, core::view<float>{}, grad_mode::none, p));
+}
+
+TEST_CASE("upfirdn2d forward and backward allocate nothing on the heap once warm (validation included)") {
+    const auto x = testing::random_tensor({2, 3, 9, 9}, 1);
+    core::tensor<double> f({4});
+    for (core::index_t i = 0; i < 4; ++i) f[i] = 0.25;
+    ops::upfirdn2d_params p = ops::upfirdn2d_params::uniform(2, 1, 2, 1, 2, 1, 4.0);
+    core::tensor<double> y(ops::upfirdn2d_output_shape(x.shape(), f.shape(), p)), dx(x.shape());
+    ops::upfirdn2d<double>(x.cview(), f.cview(), y.view(), p);  // warm: sizes the thread scratch
+    ops::upfirdn2d_backward<double>(y.cview(), f.cview(), dx.view(), core::grad_mode::assign, p);
+    const std::size_t before = imbdef_test::heap_allocations();
+    ops::upfirdn2d<double>(x.cview(), f.cview(), y.view(), p);
+    ops::upfirdn2d_backward<double>(y.cview(), f.cview(), dx.view(), core::grad_mode::assign, p);
+    CHECK(imbdef_test::heap_allocations() == before);
 }
