@@ -1,32 +1,38 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs imbdef's main job on the built-in synthetic data, then prints where the
-# outputs are. Training is not in the library yet, so the main job today is the path that exists:
-#   1. write the built-in synthetic dataset (defect-free and defective parts with exact masks and
+# outputs are:
+#   1. write the built-in synthetic dataset (discs and plates on a backdrop, with exact masks and
 #      valid regions, MVTec AD layout),
-#   2. print the layer tables of the cpu64 networks,
-#   3. time generation with the cpu64 background generator on this machine,
-#   4. run the foundation tour (Philox draws through an op and its gradient, as PNG and JSON).
+#   2. train the background stage (stage 1: the background generator with its valid-region mask,
+#      D_img and D_match, ADA, lazy R1) with the cpu64 preset for about ten minutes on this
+#      machine's cores (IMBDEF_DEMO_MINUTES to change), writing checkpoints, sample grids, a
+#      JSON-lines log and an HTML report as it goes,
+#   3. generate background images and their valid-region masks from the checkpoint.
 #   scripts/demo.sh [out_dir]     (default: runs/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 out="${1:-runs/demo}"
+minutes="${IMBDEF_DEMO_MINUTES:-10}"
 scripts/setup.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target imbdef_cli foundation_tour
+cmake --build --preset release --target imbdef_cli
 imbdef=./build/release/tools/imbdef
 
 mkdir -p "$out"
-"$imbdef" synth-data --out "$out/data" --resolution 128 --good 200 --defective 20 --scenes disc plate --overwrite
-"$imbdef" info --preset cpu64 | tee "$out/cpu64_networks.txt"
-echo "timing generation (cpu64, batch 8):"
-"$imbdef" benchmark --preset cpu64 --what generate --batch 8 --iterations 5 | tee "$out/benchmark.json"
-./build/release/examples/foundation_tour "$out/tour"
+"$imbdef" synth-data --out "$out/data" --resolution 64 --good 500 --defective 20 --scenes disc plate --overwrite
+# The run's length sets the schedules (PGDI's progress, the EMA ramp); the time bound stops it
+# early with a checkpoint, from which `--resume` continues the same run.
+"$imbdef" train-background --data "$out/data/mixed" --preset cpu64 --kimg 6 --max-minutes "$minutes" \
+  --snapshot-kimg 0.5 --metrics-kimg 2 --out "$out/train"
+"$imbdef" generate --checkpoint "$out/train/checkpoint.safetensors" --count 32 --seed 1 --out "$out/generated"
+"$imbdef" info "$out/train/checkpoint.safetensors" > "$out/checkpoint_info.txt"
 
 echo
 echo "demo outputs are in $(cd "$out" && pwd):"
-echo "  data/mixed/          the synthetic dataset (train/good, test/<defect>, ground_truth, valid_region, manifest.json)"
-echo "  cpu64_networks.txt   layer tables with parameters and FLOPs"
-echo "  benchmark.json       generation speed on this machine"
-echo "  tour/                the foundation tour's image and summary"
+echo "  data/mixed/             the synthetic dataset (train/good, test/<defect>, ground_truth, valid_region)"
+echo "  train/report.html       the training report: sample grids over time, loss and SWD curves, config"
+echo "  train/samples/          sample grids (image | valid region) of the EMA generator"
+echo "  train/checkpoint.safetensors  the trained background stage (imbdef info, imbdef generate)"
+echo "  generated/              32 generated backgrounds with their valid-region masks and a manifest"
