@@ -19,22 +19,18 @@
 #include <imbdef/data/background_loader.hpp>
 #include <imbdef/data/image_io.hpp>
 
+#include "../support/file_bytes.hpp"
 #include "../support/temp_dir.hpp"
 
+using imbdef::test_support::read_bytes;
 using imbdef::test_support::temp_dir;
+using imbdef::test_support::write_bytes;
 
 namespace fs = std::filesystem;
 using namespace imbdef;
 
 namespace {
 
-void write_bytes(const fs::path& p, const std::vector<unsigned char>& b) {
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-std::vector<unsigned char> read_bytes(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // Image i: 10 x 12 (portrait, cropped), `c` channels, an asymmetric pattern unique to i.
 xt::xtensor<std::uint8_t, 3> pattern(int i, std::size_t c = 1) {
