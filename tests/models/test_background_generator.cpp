@@ -21,11 +21,7 @@ long long parameter_count(const models::background_generator_config& c) {
     return layout.count(nn::tensor_role::parameter);
 }
 models::background_generator_config from_preset(std::string_view name, int mask_channels) {
-    const auto& p = models::preset_by_name(name);
-    models::background_generator_config c;
-    c.synthesis = p.synthesis(3, mask_channels);
-    c.z_dim = c.w_dim = p.latent_dim;
-    return c;
+    return models::background_generator_config_for(models::preset_by_name(name), 3, mask_channels);
 }
 models::background_generator_config micro() {
     models::background_generator_config c;

@@ -97,3 +97,23 @@ TEST_CASE("views bind a layout to any flat storage of the right size") {
                          doctest::Contains("16 flat parameter elements"), imbdef::error);
     CHECK_THROWS_WITH_AS((void)g["nope"], doctest::Contains("'nope'"), imbdef::error);
 }
+
+TEST_CASE("copy_values copies parameters and buffers between bindings, and refuses another shape") {
+    parameter_layout a, b;
+    for (parameter_layout* l : {&a, &b}) {
+        registry r(*l);
+        r.parameter("w", {3, 2}, initializer::normal(0, 1));
+        r.buffer("avg", {2}, initializer::normal(0, 1));
+    }
+    parameter_store<float> from(a), to(b);
+    from.initialize(1);
+    to.initialize(2);
+    copy_values<float>(std::as_const(from).views(), to.views());
+    for (core::index_t i = 0; i < from.parameters().numel(); ++i) CHECK(to.parameters()[i] == from.parameters()[i]);
+    for (core::index_t i = 0; i < from.buffers().numel(); ++i) CHECK(to.buffers()[i] == from.buffers()[i]);
+    parameter_layout c;
+    registry(c).parameter("w", {5}, initializer::zeros());
+    parameter_store<float> other(c);
+    CHECK_THROWS_WITH_AS(copy_values<float>(std::as_const(from).views(), other.views()), doctest::Contains("copy_values"),
+                         imbdef::error);
+}

@@ -26,6 +26,7 @@
 #include "../nn/synthesis_layer.hpp"
 #include "../ops/fourier_features.hpp"
 #include "../policies/detail_injection.hpp"
+#include "presets.hpp"
 #include "synthesis_schedule.hpp"
 
 namespace imbdef::models {
@@ -40,6 +41,16 @@ struct background_generator_config {
     double output_scale = 0.25;
     injection_point injection = injection_point::after_last_filtered_layer;
 };
+
+// A preset's generator for `image_channels` (1 or 3) plus `mask_channels` (the valid-region mask;
+// 0 gives StyleGAN3's own network): its schedule, z = w = the preset's latent size.
+inline background_generator_config background_generator_config_for(const preset& p, int image_channels,
+                                                                   int mask_channels = 1) {
+    background_generator_config c;
+    c.synthesis = p.synthesis(image_channels, mask_channels);
+    c.z_dim = c.w_dim = p.latent_dim;
+    return c;
+}
 
 template <policies::detail_injection DetailInjection = policies::pgdi<>>
 class basic_background_generator {

@@ -263,4 +263,18 @@ private:
     core::tensor<T> buffers_;
 };
 
+// Copies every parameter and buffer of `from` into `to`: two bindings of layouts of one shape
+// (a network and its EMA copy, a trainer's generator and a sampler's).
+template <class T>
+void copy_values(parameter_views<const T> from, parameter_views<T> to) {
+    for (const tensor_role role : {tensor_role::parameter, tensor_role::buffer}) {
+        const core::view<const T> a = from.flat(role);
+        const core::view<T> b = to.flat(role);
+        IMBDEF_REQUIRE(a.numel() == b.numel(), "nn::copy_values",
+                       std::to_string(a.numel()) + " flat " + std::string(to_string(role)) + " elements",
+                       std::to_string(b.numel()));
+        std::copy(a.data(), a.data() + a.numel(), b.data());
+    }
+}
+
 }  // namespace imbdef::nn

@@ -44,7 +44,9 @@ public:
     }
 
     background_sampler(const std::string& preset, int image_channels)
-        : preset_(&models::preset_by_name(preset)), channels_(image_channels), g_(config(*preset_, image_channels)) {
+        : preset_(&models::preset_by_name(preset)),
+          channels_(checked_channels(image_channels)),
+          g_(models::background_generator_config_for(*preset_, channels_)) {
         g_.declare(nn::registry(*layout_));
         params_ = std::make_unique<nn::parameter_store<float>>(*layout_);
     }
@@ -56,6 +58,8 @@ public:
     const nlohmann::json& metadata() const noexcept { return metadata_; }
     const models::background_generator& generator() const noexcept { return g_; }
     nn::parameter_store<float>& parameters() noexcept { return *params_; }
+    // Takes the weights of a generator of the same configuration (a trainer's G_ema, say).
+    void set_parameters(nn::parameter_views<const float> weights) { nn::copy_values<float>(weights, params_->views()); }
 
     // images.size(0) samples: images [N, C, R, R] in about [-1, 1] and valid-region masks
     // [N, 1, R, R] as {0, 1} (b = 1[b_raw >= 0]); `masks` may be empty. Truncation psi around w_avg.
@@ -87,11 +91,8 @@ public:
     }
 
 private:
-    static models::background_generator_config config(const models::preset& p, int channels) {
-        IMBDEF_REQUIRE(channels == 1 || channels == 3, "background_sampler", "1 or 3 image channels", std::to_string(channels));
-        models::background_generator_config c;
-        c.synthesis = p.synthesis(channels, 1);
-        c.z_dim = c.w_dim = p.latent_dim;
+    static int checked_channels(int c) {
+        IMBDEF_REQUIRE(c == 1 || c == 3, "background_sampler", "1 or 3 image channels", std::to_string(c));
         return c;
     }
 

@@ -113,7 +113,7 @@ public:
     explicit basic_background_trainer(background_training_options o)
         : options_((o.validate(), std::move(o))),
           preset_(models::preset_by_name(options_.preset)),
-          g_(generator_config(options_)),
+          g_(models::background_generator_config_for(preset_, options_.image_channels)),
           d_img_(models::make_image_discriminator(preset_.image_discriminator(options_.image_channels))),
           d_match_(models::make_image_discriminator(preset_.matching_discriminator(options_.image_channels))),
           augment_(make_augmentation(options_)) {
@@ -131,7 +131,7 @@ public:
         g_params_->initialize(options_.seed * 4 + 1);
         d_img_params_->initialize(options_.seed * 4 + 2);
         d_match_params_->initialize(options_.seed * 4 + 3);
-        copy_store(*g_params_, *g_ema_);
+        nn::copy_values<float>(std::as_const(*g_params_).views(), g_ema_->views());
         const adam_options d_opt = lazy_regularization(adam_options::stylegan(options_.d_lr), options_.r1_interval);
         g_opt_.emplace(g_layout_.size(nn::tensor_role::parameter), adam_options::stylegan(options_.g_lr));
         d_img_opt_.emplace(d_img_layout_.size(nn::tensor_role::parameter), d_opt);
@@ -255,10 +255,10 @@ public:
                           aug);
         }
         // Nothing failed: commit.
-        copy_store(g, *g_params_);
-        copy_store(ge, *g_ema_);
-        copy_store(di, *d_img_params_);
-        copy_store(dm, *d_match_params_);
+        nn::copy_values<float>(std::as_const(g).views(), g_params_->views());
+        nn::copy_values<float>(std::as_const(ge).views(), g_ema_->views());
+        nn::copy_values<float>(std::as_const(di).views(), d_img_params_->views());
+        nn::copy_values<float>(std::as_const(dm).views(), d_match_params_->views());
         go.restore(*g_opt_);
         dio.restore(*d_img_opt_);
         dmo.restore(*d_match_opt_);
@@ -301,22 +301,6 @@ private:
             a.p = o.augment ? o.ada_initial_p : 0.0;  // p = 0: an exact copy
         }
         return a;
-    }
-
-    static models::background_generator_config generator_config(const background_training_options& o) {
-        const auto& p = models::preset_by_name(o.preset);
-        models::background_generator_config c;
-        c.synthesis = p.synthesis(o.image_channels, 1);
-        c.z_dim = c.w_dim = p.latent_dim;
-        return c;
-    }
-
-    static void copy_store(const nn::parameter_store<float>& from, nn::parameter_store<float>& to) {
-        for (auto role : {nn::tensor_role::parameter, nn::tensor_role::buffer}) {
-            const auto a = from.views().flat(role);
-            const auto b = to.views().flat(role);
-            std::copy(a.data(), a.data() + a.numel(), b.data());
-        }
     }
 
     static void add_optimizer(checkpoint_writer& w, const std::string& group, const nn::parameter_layout& layout,

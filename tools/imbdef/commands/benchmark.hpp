@@ -83,10 +83,9 @@ inline void run_benchmark(const benchmark_options& o) {
     namespace nn = imbdef::nn;
     using core::grad_mode;
     const auto& p = models::preset_by_name(o.preset);
-    models::background_generator_config gc;
-    gc.synthesis = p.synthesis(o.channels, 0);  // the StyleGAN3 configuration: no mask channel
-    gc.z_dim = gc.w_dim = p.latent_dim;
-    models::basic_background_generator<imbdef::policies::no_injection> g(gc);  // as the official network
+    // The StyleGAN3 configuration: no mask channel, no detail injection, as the official network.
+    models::basic_background_generator<imbdef::policies::no_injection> g(
+        models::background_generator_config_for(p, o.channels, 0));
     auto d = models::make_image_discriminator(p.image_discriminator(o.channels));
     nn::parameter_layout gl, dl;
     g.declare(nn::registry(gl));

@@ -233,10 +233,7 @@ inline int run_train_background(const train_background_options& o) {
 
     train::background_sampler sampler(o.preset, static_cast<int>(c));
     auto sample_ema = [&](core::tensor<float>& images, core::tensor<float>& masks, std::uint64_t seed) {
-        const auto from = trainer.generator_ema().views();
-        const auto to = sampler.parameters().views();
-        for (auto role : {imbdef::nn::tensor_role::parameter, imbdef::nn::tensor_role::buffer})
-            std::copy_n(from.flat(role).data(), from.flat(role).numel(), to.flat(role).data());
+        sampler.set_parameters(trainer.generator_ema().views());
         const core::index_t n = images.size(0), chunk = 8;
         for (core::index_t i = 0; i < n; i += chunk) {
             const core::index_t m = std::min(chunk, n - i);
