@@ -17,22 +17,14 @@ struct sqrt_schedule {
     double operator()(double p) const { return std::sqrt(imbdef::policies::checked_progress(p, name)); }
 };
 
-// A softer gate than the sigmoid: S = (1 + M / (1 + |M|)) / 2, with its derivative.
-struct softsign_blend {
-    static constexpr std::string_view name = "softsign_blend";
+// A softer gate than the sigmoid: S = (1 + M / (1 + |M|)) / 2, with its derivative. The library
+// lifts it into a blend, F = F_S + beta S(M) F_R, named "softsign_blend".
+struct softsign_gate {
+    static constexpr std::string_view name = "softsign";
     double value(double m) const { return 0.5 * (1.0 + m / (1.0 + std::abs(m))); }
     double derivative(double m) const { return 0.5 / ((1.0 + std::abs(m)) * (1.0 + std::abs(m))); }
-    template <class T>
-    void forward(imbdef::core::const_view<T> fs, imbdef::core::const_view<T> fr, imbdef::core::const_view<T> m,
-                 imbdef::core::view<T> f) const {
-        imbdef::policies::detail::gated_forward(*this, T(1), fs, fr, m, f);
-    }
-    template <class T>
-    void backward(imbdef::core::const_view<T> fr, imbdef::core::const_view<T> m, imbdef::core::const_view<T> df,
-                  imbdef::core::view<T> dfs, imbdef::core::view<T> dfr, imbdef::core::view<T> dm, imbdef::core::grad_mode mode) const {
-        imbdef::policies::detail::gated_backward(*this, T(1), fr, m, df, dfs, dfr, dm, mode);
-    }
 };
+using softsign_blend = imbdef::policies::gate_blend<softsign_gate>;
 
 }  // namespace my
 
@@ -63,7 +55,7 @@ int main() {
 
     // The new blend on backbone features, a residual and a mask logit (the defect branch's inputs).
     core::tensor<float> fs({1, 2, 1, 3}, 1.0f), fr({1, 2, 1, 3}, 2.0f), m({1, 1, 1, 3}, {-4.0f, 0.0f, 4.0f}), f(fs.shape());
-    my::softsign_blend{}.forward<float>(fs.cview(), fr.cview(), m.cview(), f.view());
-    std::printf("softsign blend at M = -4, 0, 4: %.2f %.2f %.2f\n", f[0], f[1], f[2]);
+    my::softsign_blend{}.forward(fs.cview(), fr.cview(), m.cview(), f.view());
+    std::printf("%s at M = -4, 0, 4: %.2f %.2f %.2f\n", std::string(my::softsign_blend::name).c_str(), f[0], f[1], f[2]);
     return f[1] == 2.0f && f[0] < f[1] && f[1] < f[2] ? 0 : 1;
 }

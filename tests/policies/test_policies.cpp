@@ -1,11 +1,10 @@
-// Gating schedules, regularisation schedules, adversarial losses and blends: values, contracts,
-// and gradients proven by the checker.
+// Gating schedules, regularisation schedules and adversarial losses: values, contracts, and
+// gradients proven by the checker. The blends have their own file, test_blend.cpp.
 #include <doctest/doctest.h>
 
 #include <cmath>
 
 #include <imbdef/policies/adversarial_loss.hpp>
-#include <imbdef/policies/blend.hpp>
 #include <imbdef/policies/gating_schedule.hpp>
 #include <imbdef/policies/regularization_schedule.hpp>
 #include <imbdef/testing.hpp>
@@ -86,46 +85,4 @@ TEST_CASE("adversarial losses: values and gradients") {
     core::tensor<double> logits({0}), g({0});
     CHECK_THROWS_WITH_AS(mean_loss<logistic_loss>(logits.cview(), loss_side::real, g.view(), grad_mode::assign),
                          doctest::Contains("at least one logit"), imbdef::error);
-}
-
-template <class B>
-testing::gradient_problem blend_problem(const B& b, double mask_lo, double mask_hi) {
-    testing::gradient_problem p;
-    p.add_data("F_S", testing::random_tensor({2, 3, 4, 5}, 1))
-        .add_data("F_R", testing::random_tensor({2, 3, 4, 5}, 2))
-        .add_data("M", testing::random_tensor({2, 1, 4, 5}, 3, 0, mask_lo, mask_hi));
-    p.forward = [b](testing::input_views x) {
-        core::tensor<double> f(x[0].shape());
-        b.forward(x[0], x[1], x[2], f.view());
-        return f;
-    };
-    p.backward = [b](testing::input_views x, core::const_view<double> dy, testing::grad_views dx, grad_mode m, grad_mode) {
-        b.backward(x[1], x[2], dy, dx[0], dx[1], dx[2], m);
-    };
-    return p;
-}
-
-TEST_CASE("sigmoid blend: F = F_S + beta sigmoid(kappa M) F_R, gradients for all three inputs") {
-    const sigmoid_blend soft{.kappa = 3.0, .beta = 0.7};
-    const auto r = testing::check_gradients(blend_problem(soft, -1, 1));
-    CHECK_MESSAGE(r.ok, r.to_string());
-    core::tensor<float> fs({1, 2, 1, 1}, {1.0f, 2.0f}), fr({1, 2, 1, 1}, {10.0f, 20.0f}), m({1, 1, 1, 1}, {0.0f}), f({1, 2, 1, 1});
-    sigmoid_blend{}.forward<float>(fs.cview(), fr.cview(), m.cview(), f.view());
-    CHECK(f[0] == doctest::Approx(6.0f));  // S(0) = 1/2
-    CHECK(f[1] == doctest::Approx(12.0f));
-}
-
-TEST_CASE("hard gate blend: residual only where M >= 0, and no gradient to the mask") {
-    const hard_gate_blend hard{};
-    const auto r = testing::check_gradients(blend_problem(hard, 0.1, 1));  // all gates open, away from the kink
-    CHECK_MESSAGE(r.ok, r.to_string());
-    const auto r2 = testing::check_gradients(blend_problem(hard, -1, -0.1));  // all closed
-    CHECK_MESSAGE(r2.ok, r2.to_string());
-    core::tensor<float> fs({1, 1, 1, 2}), fr({1, 1, 1, 2}, 1.0f), m({1, 1, 1, 2}, {-0.5f, 0.5f}), f({1, 1, 1, 2});
-    hard.forward<float>(fs.cview(), fr.cview(), m.cview(), f.view());
-    CHECK(f[0] == 0.0f);
-    CHECK(f[1] == 1.0f);
-    core::tensor<float> bad({1, 2, 1, 2});
-    CHECK_THROWS_WITH_AS(hard.forward<float>(fs.cview(), fr.cview(), bad.cview(), f.view()),
-                         doctest::Contains("M of shape [1, 1, 1, 2]"), imbdef::error);
 }
