@@ -18,6 +18,7 @@
 #include <cmath>
 #include <concepts>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "../core/device.hpp"
@@ -34,8 +35,8 @@ namespace imbdef::ops {
 
 namespace detail {
 
-inline void check_sobel_params(const std::string& op, const sobel_params& p) {
-    IMBDEF_REQUIRE(p.eps > 0.0 && std::isfinite(p.eps), op, "eps > 0", "eps " + std::to_string(p.eps));
+inline void check_sobel_params(std::string_view op, const sobel_params& p) {
+    IMBDEF_REQUIRE(p.eps > 0.0 && std::isfinite(p.eps), std::string(op), "eps > 0", "eps " + std::to_string(p.eps));
 }
 
 }  // namespace detail
