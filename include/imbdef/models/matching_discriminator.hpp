@@ -8,7 +8,9 @@
 //   m_0 = m,  m_{b+1} = box(m_b)          the mask pyramid, m_b at block b's input resolution R / 2^b
 //   h_0 = fromrgb(x)                      1x1 conv over all C_img + 1 channels
 //   h_{b+1} = block_b(inject_b(h_b, m_b)) conv0 and skip take C_b + extra_channels inputs
-//   logits = epilogue(h_B)                [N, 1]
+//   h = epilogue(h_B)                     [N, C]: minibatch std, conv, flatten, fc (the image D's)
+//   logits = out(h) + s(h, c)             [N, 1]; s = 0 for one class (K = 1), otherwise the
+//                                         class projection s_n = <E[c_n], h_n> / sqrt(C)
 //
 // box is the exact 2x2 area mean (upfirdn2d with taps [1/2, 1/2], down 2, no padding). Why this
 // filter: it has no padding, so a constant mask stays constant at every level (a blur with zero
@@ -28,32 +30,56 @@
 //   blocks.b{b}.skip.weight         [o, t + e, 1, 1]      o (t + e)                     (no bias)
 //   blocks.b{b}.inject.*            the policy's own      none for concat and none, C for add
 //   epilogue.conv, .fc, .out        as the image D's      9 C (C + 1) + C + 16 C^2 + C + C + 1, C = ch(4)
+//   projection.embed.weight         [K, C]                K C                   (only when K > 1)
 //
-// so count = discriminator_schedule::parameter_count(C_in, 1) + e sum_b (9 t_b + o_b) + the
-// policy's own (matching_discriminator_parameter_count). tiny, C_img = 3 (C_in = 4, base 256,
-// max 32): blocks 32: 8 -> 16, 16: 16 -> 32, 8: 32 -> 32, epilogue 32 channels;
+// so count = discriminator_schedule::parameter_count(C_in, 1) + e sum_b (9 t_b + o_b) + (K > 1 ?
+// K C : 0) + the policy's own (matching_discriminator_parameter_count). tiny, C_img = 3 (C_in =
+// 4, base 256, max 32): blocks 32: 8 -> 16, 16: 16 -> 32, 8: 32 -> 32, epilogue 32 channels;
 //   without injection  40 + 1,880 + 7,472 + 19,520 + 25,985     = 54,897
 //   concat             54,897 + (9*8 + 16) + (9*16 + 32) + (9*32 + 32) = 55,481
+//   concat, K = 3      55,481 + 3 * 32                          = 55,577
 // cpu64, C_img = 3 (base 1024, max 128): 879,009 without injection and 881,521 with concat.
 //
 // Parameter names are the image discriminator's ("blocks.b0.main.conv0.weight"), so with
-// no_mask_injection the network is make_image_discriminator(preset.matching_discriminator(c))
-// exactly: same layout, same initial values, same outputs and gradients bit for bit. Every part
-// has the tangent passes, so policies::r1_exact computes R1 exactly on it.
+// no_mask_injection and one class the network is
+// make_image_discriminator(preset.matching_discriminator(c)) exactly: same layout, same initial
+// values, same outputs and gradients bit for bit. Every part has the tangent passes, so
+// policies::r1_exact computes R1 exactly on it.
+//
+// Classes (METHOD.md, "Many defect types, one model"). With K = num_classes > 1 one stage-2 model
+// serves several defect types through a projection head (nn/class_projection.hpp, which states the
+// scaling and why E is not normalised): D(x, m, c) = out(h) + <E[c], h> / sqrt(C). The labels come
+// per sample through the context, ctx.classes (a span the caller keeps alive and unchanged until
+// the last backward pass of that context), so D stays a module x -> logits; nn::with_classes fixes
+// them for code that makes its own contexts (module_problem, r1_exact without a workspace).
+// K = 1 is the unconditional network of before, bit for bit: no projection is declared or run (a
+// single embedding row would only duplicate out's weight), and ctx.classes may be empty (or all
+// 0). The embedding is declared last, so every other tensor keeps its name, offset and initial
+// value whatever K is: an unconditional checkpoint loads into a class-conditional D's first
+// tensors, and with a zero embedding the two give the same logits.
 
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../core/grad_mode.hpp"
 #include "../core/parallel.hpp"
+#include "../nn/class_projection.hpp"
 #include "../nn/module.hpp"
+#include "../nn/with_classes.hpp"
 #include "../ops/upfirdn2d.hpp"
 #include "../policies/mask_injection.hpp"
 #include "discriminator_schedule.hpp"
 #include "image_discriminator.hpp"
 
 namespace imbdef::models {
+
+// The epilogue up to h, the input of its output layer: the image discriminator's epilogue without
+// `out`, which the matching discriminator runs itself beside the class projection.
+using matching_epilogue =
+    nn::sequential<nn::named<"mbstd", nn::minibatch_std_layer>, nn::named<"conv", nn::conv_layer>,
+                   nn::named<"flatten", nn::flatten>, nn::named<"fc", nn::fully_connected_layer>>;
 
 template <class MaskInjection = policies::concat_mask_injection>
 class basic_matching_discriminator {
@@ -70,33 +96,56 @@ public:
         nn::conv_layer::context<T> fromrgb;
         std::vector<typename discriminator_block::template context<T>> blocks;
         std::vector<typename MaskInjection::template context<T>> injections;
-        typename discriminator_epilogue::template context<T> epilogue;
+        typename matching_epilogue::template context<T> epilogue;
+        nn::fully_connected_layer::context<T> out;
+        nn::class_projection::context<T> projection;
+        // One class label per sample, each in [0, num_classes()): set by the caller before forward
+        // and kept alive and unchanged until the last backward pass of this context. May be empty
+        // when num_classes() is 1.
+        std::span<const int> classes;
         // h_0 .. h_B (h_B feeds the epilogue), the injected block inputs, the mask pyramid m_b;
         // saved by forward (blocks keep views of them), and their gradients and tangents.
         std::vector<core::tensor<T>> features, injected, mask;
         std::vector<core::tensor<T>> d_features, d_injected, d_mask;
         std::vector<core::tensor<T>> features_dot, injected_dot, mask_dot;
         std::vector<core::tensor<T>> d_features_dot, d_injected_dot, d_mask_dot;
+        // h (the input of out and of the projection), its gradient and their tangents; with
+        // classes, the two terms of the logits and their tangents.
+        core::tensor<T> h, d_h, h_dot, d_h_dot;
+        core::tensor<T> unconditional, projected, unconditional_dot, projected_dot;
     };
 
     // Block b's conv0 and skip must take the previous output's channels plus extra_channels;
-    // declare and output_shape check it.
+    // declare and output_shape check it. The image discriminator's epilogue is split into its part
+    // up to h and its output layer `out`; with num_classes > 1, out must give one logit.
     basic_matching_discriminator(nn::conv_layer fromrgb, std::vector<discriminator_block> blocks,
-                                 discriminator_epilogue epilogue, MaskInjection injection = {})
+                                 discriminator_epilogue epilogue, MaskInjection injection = {},
+                                 core::index_t num_classes = 1)
         : fromrgb_(std::move(fromrgb)),
           blocks_(std::move(blocks)),
           injections_(blocks_.size(), injection),
-          epilogue_(std::move(epilogue)) {
+          epilogue_(epilogue.get<"mbstd">(), epilogue.get<"conv">(), epilogue.get<"flatten">(), epilogue.get<"fc">()),
+          out_(epilogue.get<"out">()),
+          projection_{num_classes, out_.in_features, out_.params.lr_multiplier} {
         IMBDEF_REQUIRE(!blocks_.empty(), "models::matching_discriminator", "at least one block", "none");
+        IMBDEF_REQUIRE(num_classes >= 1, "models::matching_discriminator", "num_classes >= 1 (1: unconditional)",
+                       std::to_string(num_classes));
+        IMBDEF_REQUIRE(num_classes == 1 || out_.out_features == 1, "models::matching_discriminator",
+                       "an output layer with one logit for the class projection",
+                       std::to_string(out_.out_features) + " outputs");
     }
 
     std::size_t size() const noexcept { return blocks_.size(); }
+    core::index_t num_classes() const noexcept { return projection_.num_classes; }
     nn::conv_layer& fromrgb() noexcept { return fromrgb_; }
     discriminator_block& block(std::size_t b) noexcept { return blocks_[b]; }
     MaskInjection& injection(std::size_t b) noexcept { return injections_[b]; }
-    discriminator_epilogue& epilogue() noexcept { return epilogue_; }
+    matching_epilogue& epilogue() noexcept { return epilogue_; }
+    nn::fully_connected_layer& out() noexcept { return out_; }
+    nn::class_projection& projection() noexcept { return projection_; }
 
-    // The order is the image discriminator's, with each block's injection before the block.
+    // The order is the image discriminator's, with each block's injection before the block; the
+    // class embedding comes last.
     void declare(const nn::registry& r) {
         fromrgb_.declare(r.scope("fromrgb"));
         const nn::registry blocks = r.scope("blocks");
@@ -112,7 +161,13 @@ public:
             injections_[b].declare(block.scope("inject"), c);
             blocks_[b].declare(block);
         }
-        epilogue_.declare(r.scope("epilogue"));
+        const nn::registry epilogue = r.scope("epilogue");
+        epilogue_.declare(epilogue);
+        out_.declare(epilogue.scope("out"));
+        // The projection reads out's input and shares its equalised-lr gain (nn/class_projection.hpp).
+        projection_.features = out_.in_features;
+        projection_.lr_multiplier = out_.params.lr_multiplier;
+        if (conditional()) projection_.declare(r.scope("projection").scope("embed"));
     }
 
     core::shape output_shape(const core::shape& x) const {
@@ -127,12 +182,14 @@ public:
         }
         core::shape s = fromrgb_.output_shape(x);
         for (const auto& b : blocks_) s = b.output_shape(injected_shape(s));
-        return epilogue_.output_shape(s);
+        return out_.output_shape(epilogue_.output_shape(s));
     }
 
     template <class T>
     void forward(nn::params_in<T> p, core::const_view<T> x, core::view<T> y, context<T>& ctx) const {
         const std::size_t nb = blocks_.size();
+        if (conditional() || !ctx.classes.empty())
+            nn::check_classes(ctx.classes, x.size(0), num_classes(), "models::matching_discriminator");
         resize_context(ctx);
         fromrgb_.forward(p, x, nn::ensure_shape(ctx.features[0], fromrgb_.output_shape(x.shape())), ctx.fromrgb);
         if constexpr (uses_mask) build_pyramid<T>(x, ctx.mask);
@@ -146,7 +203,16 @@ public:
             const core::view<T> out = nn::ensure_shape(ctx.features[b + 1], blocks_[b].output_shape(in.shape()));
             blocks_[b].forward(p, in, out, ctx.blocks[b]);
         }
-        epilogue_.forward(p, ctx.features[nb].cview(), y, ctx.epilogue);
+        const core::view<T> h = nn::ensure_shape(ctx.h, epilogue_.output_shape(ctx.features[nb].shape()));
+        epilogue_.forward(p, ctx.features[nb].cview(), h, ctx.epilogue);
+        if (!conditional()) {
+            out_.forward(p, ctx.h.cview(), y, ctx.out);
+            return;
+        }
+        out_.forward(p, ctx.h.cview(), nn::ensure_shape(ctx.unconditional, y.shape()), ctx.out);
+        ctx.projection.classes = ctx.classes;
+        projection_.forward(p, ctx.h.cview(), nn::ensure_shape(ctx.projected, y.shape()), ctx.projection);
+        add(ctx.unconditional, ctx.projected, y);
     }
 
     template <class T>
@@ -154,8 +220,12 @@ public:
                   core::grad_mode data_mode, core::grad_mode param_mode) const {
         const std::size_t nb = blocks_.size();
         const core::grad_mode mask_mode = data_mode == core::grad_mode::none ? data_mode : core::grad_mode::assign;
-        epilogue_.backward(p, ctx.epilogue, dy, shaped_like(ctx.d_features, ctx.features, nb), g, core::grad_mode::assign,
-                           param_mode);
+        const core::view<T> d_h = nn::ensure_shape(ctx.d_h, ctx.h.shape());
+        out_.backward(p, ctx.out, dy, d_h, g, core::grad_mode::assign, param_mode);
+        if (conditional())
+            projection_.backward(p, ctx.projection, dy, d_h, g, core::grad_mode::accumulate, param_mode);
+        epilogue_.backward(p, ctx.epilogue, core::const_view<T>(d_h), shaped_like(ctx.d_features, ctx.features, nb), g,
+                           core::grad_mode::assign, param_mode);
         for (std::size_t b = nb; b-- > 0;) {
             const core::const_view<T> dout = ctx.d_features[b + 1].cview();
             const core::view<T> dh = shaped_like(ctx.d_features, ctx.features, b);
@@ -190,7 +260,16 @@ public:
             }
             blocks_[b].forward_tangent(p, ctx.blocks[b], in_dot, shaped_like(ctx.features_dot, ctx.features, b + 1));
         }
-        epilogue_.forward_tangent(p, ctx.epilogue, ctx.features_dot[nb].cview(), y_dot);
+        const core::view<T> h_dot = nn::ensure_shape(ctx.h_dot, ctx.h.shape());
+        epilogue_.forward_tangent(p, ctx.epilogue, ctx.features_dot[nb].cview(), h_dot);
+        if (!conditional()) {
+            out_.forward_tangent(p, ctx.out, ctx.h_dot.cview(), y_dot);
+            return;
+        }
+        out_.forward_tangent(p, ctx.out, ctx.h_dot.cview(), nn::ensure_shape(ctx.unconditional_dot, y_dot.shape()));
+        projection_.forward_tangent(p, ctx.projection, ctx.h_dot.cview(),
+                                    nn::ensure_shape(ctx.projected_dot, y_dot.shape()));
+        add(ctx.unconditional_dot, ctx.projected_dot, y_dot);
     }
 
     template <class T>
@@ -201,7 +280,14 @@ public:
     {
         const std::size_t nb = blocks_.size();
         const core::grad_mode mask_mode = data_mode == core::grad_mode::none ? data_mode : core::grad_mode::assign;
-        epilogue_.backward_tangent(p, ctx.epilogue, dy, dy_dot, shaped_like(ctx.d_features, ctx.features, nb),
+        const core::view<T> d_h = nn::ensure_shape(ctx.d_h, ctx.h.shape());
+        const core::view<T> d_h_dot = nn::ensure_shape(ctx.d_h_dot, ctx.h.shape());
+        out_.backward_tangent(p, ctx.out, dy, dy_dot, d_h, d_h_dot, g_dot, core::grad_mode::assign, param_mode);
+        if (conditional())
+            projection_.backward_tangent(p, ctx.projection, dy, dy_dot, d_h, d_h_dot, g_dot, core::grad_mode::accumulate,
+                                         param_mode);
+        epilogue_.backward_tangent(p, ctx.epilogue, core::const_view<T>(d_h), core::const_view<T>(d_h_dot),
+                                   shaped_like(ctx.d_features, ctx.features, nb),
                                    shaped_like(ctx.d_features_dot, ctx.features, nb), g_dot, core::grad_mode::assign,
                                    param_mode);
         for (std::size_t b = nb; b-- > 0;) {
@@ -233,6 +319,14 @@ public:
     }
 
 private:
+    bool conditional() const noexcept { return projection_.num_classes > 1; }
+
+    // y = a + b, the logits (or their tangents) as the sum of the unconditional and class terms.
+    template <class T>
+    static void add(const core::tensor<T>& a, const core::tensor<T>& b, core::view<T> y) {
+        for (core::index_t i = 0; i < y.numel(); ++i) y[i] = a[i] + b[i];
+    }
+
     nn::conv_layer& conv0_of(std::size_t b) { return blocks_[b].main().template get<"conv0">(); }
     nn::conv_layer& conv1_of(std::size_t b) { return blocks_[b].main().template get<"conv1">(); }
 
@@ -308,33 +402,41 @@ private:
     nn::conv_layer fromrgb_;
     std::vector<discriminator_block> blocks_;
     std::vector<MaskInjection> injections_;
-    discriminator_epilogue epilogue_;
+    matching_epilogue epilogue_;
+    nn::fully_connected_layer out_;
+    nn::class_projection projection_;  // declared and run only with more than one class
 };
 
 // D_match with the stage-2 default, concat injection.
 using matching_discriminator = basic_matching_discriminator<>;
 
-// The parameter count of make_matching_discriminator(c) for an injection adding `extra_channels`
-// to each block input, not counting the injection policy's own parameters (the shipped concat
-// and none have none; add has C per block).
-inline long long matching_discriminator_parameter_count(const discriminator_config& c, core::index_t extra_channels) {
+// The parameter count of make_matching_discriminator(c, {}, num_classes) for an injection adding
+// `extra_channels` to each block input, not counting the injection policy's own parameters (the
+// shipped concat and none have none; add has C per block).
+inline long long matching_discriminator_parameter_count(const discriminator_config& c, core::index_t extra_channels,
+                                                        core::index_t num_classes = 1) {
     const discriminator_schedule s = make_discriminator_schedule(c);
     long long n = s.parameter_count(c.in_channels, c.mbstd_channels);
     for (const auto& b : s.blocks) n += extra_channels * (9LL * b.in_channels + b.out_channels);
+    if (num_classes > 1) n += static_cast<long long>(num_classes) * s.epilogue_channels;
     return n;
 }
 
 // The matching discriminator for a config such as preset.matching_discriminator(image_channels):
 // the image discriminator's modules, with every block's conv0 and skip widened by the policy's
-// extra channels. c.in_channels counts the mask channel.
+// extra channels. c.in_channels counts the mask channel. num_classes > 1 adds the class projection
+// (make_matching_discriminator(c, {}, 4) for four defect types with the default injection).
 template <class MaskInjection = policies::concat_mask_injection>
 basic_matching_discriminator<MaskInjection> make_matching_discriminator(const discriminator_config& c,
-                                                                        MaskInjection injection = {}) {
+                                                                        MaskInjection injection = {},
+                                                                        core::index_t num_classes = 1) {
     using discriminator = basic_matching_discriminator<MaskInjection>;
     if constexpr (discriminator::uses_mask)
         IMBDEF_REQUIRE(c.in_channels >= 2, "models::make_matching_discriminator",
                        "in_channels >= 2: the image channels plus the soft mask channel",
                        std::to_string(c.in_channels));
+    IMBDEF_REQUIRE(num_classes >= 1, "models::make_matching_discriminator", "num_classes >= 1 (1: unconditional)",
+                   std::to_string(num_classes));
     image_discriminator plain = make_image_discriminator(c);
     auto& repeated = plain.get<"blocks">();
     std::vector<discriminator_block> blocks;
@@ -344,7 +446,8 @@ basic_matching_discriminator<MaskInjection> make_matching_discriminator(const di
         block.skip().in_channels += discriminator::extra_channels;
         blocks.push_back(std::move(block));
     }
-    return discriminator(plain.get<"fromrgb">(), std::move(blocks), plain.get<"epilogue">(), std::move(injection));
+    return discriminator(plain.get<"fromrgb">(), std::move(blocks), plain.get<"epilogue">(), std::move(injection),
+                         num_classes);
 }
 
 }  // namespace imbdef::models
