@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../core/error.hpp"
+#include "../nn/synthesis_layer_spec.hpp"
 
 namespace imbdef::models {
 
@@ -35,39 +36,10 @@ struct synthesis_config {
     int lrelu_upsampling = 2;
 };
 
-// One synthesis layer L_i (i = 0..N, L_N is to-RGB).
-struct layer_spec {
-    int index = 0;
-    bool is_torgb = false;
-    bool is_critically_sampled = false;
-    int in_channels = 0, out_channels = 0;
-    int kernel = 3;
-    int in_size = 0;    // S_in
-    int conv_size = 0;  // S_in + k - 1 (full-padding conv)
-    int up_size = 0;    // size of the upsampled, activated buffer
-    int out_size = 0;   // S_out
-    double in_sampling_rate = 0, out_sampling_rate = 0, tmp_sampling_rate = 0;
-    double in_cutoff = 0, out_cutoff = 0;           // f_c of the input side (fu) and output side (fd)
-    double in_half_width = 0, out_half_width = 0;   // f_h, transition half-widths
-    double out_stopband = 0;                        // f_t of the output side
-    int up = 1, down = 1;
-    int up_taps = 1, down_taps = 1;                 // 1 = no filter
-    bool radial_down_filter = false;
-    int pad_lo = 0, pad_hi = 0;                     // same for x and y
-
-    // Parameters of the layer in StyleGAN3: affine (w_dim -> C_in, with bias), weight, bias.
-    long long parameter_count(int w_dim) const {
-        return static_cast<long long>(w_dim) * in_channels + in_channels +
-               static_cast<long long>(out_channels) * in_channels * kernel * kernel + out_channels;
-    }
-};
-
-struct input_spec {
-    int channels = 0;
-    int size = 0;
-    double sampling_rate = 0;
-    double bandwidth = 0;
-};
+// The specs the schedule computes are nn's types (nn::synthesis_layer is configured by one, and nn
+// may not include models); these are their names here.
+using layer_spec = nn::synthesis_layer_spec;
+using input_spec = nn::synthesis_input_spec;
 
 struct synthesis_schedule {
     input_spec input;

@@ -1,6 +1,7 @@
 #pragma once
 // synthesis_layer: one StyleGAN3 synthesis layer (reference/stylegan3.md sections 3.3 to 3.5),
-// configured by its row of the schedule (models/synthesis_schedule.hpp):
+// configured by its row of the schedule (synthesis_layer_spec.hpp, computed by
+// models/synthesis_schedule.hpp):
 //
 //   styles = affine(w)                      FC w_dim -> C_in, bias 1 (to-RGB: times 1/sqrt(C_in k^2))
 //   x1     = modconv(x, W, styles)          demodulated except in to-RGB, input gain
@@ -15,36 +16,29 @@
 #include <cmath>
 #include <vector>
 
-#include "../models/synthesis_schedule.hpp"
 #include "../ops/filtered_lrelu.hpp"
-#include "../ops/fir.hpp"
 #include "../ops/fully_connected.hpp"
 #include "../ops/modulated_conv2d.hpp"
 #include "module.hpp"
+#include "synthesis_filters.hpp"
+#include "synthesis_layer_spec.hpp"
 
 namespace imbdef::nn {
 
 class synthesis_layer {
 public:
-    synthesis_layer(const models::layer_spec& spec, core::index_t w_dim, double conv_clamp = 256.0)
-        : spec_(spec), w_dim_(w_dim), clamp_(conv_clamp) {
-        if (spec.up_taps > 1) up_filter_ = taps(ops::fir::lowpass<double>(spec.up_taps, spec.in_cutoff, 2 * spec.in_half_width, spec.tmp_sampling_rate));
-        if (spec.down_taps > 1) {
-            down_filter_ = spec.radial_down_filter
-                               ? taps(ops::fir::radial_lowpass<double>(spec.down_taps, spec.out_cutoff, 2 * spec.out_half_width, spec.tmp_sampling_rate))
-                               : taps(ops::fir::lowpass<double>(spec.down_taps, spec.out_cutoff, 2 * spec.out_half_width, spec.tmp_sampling_rate));
-            down_radial_ = spec.radial_down_filter;
-        }
-    }
+    synthesis_layer(const synthesis_layer_spec& spec, core::index_t w_dim, double conv_clamp = 256.0)
+        : spec_(spec), w_dim_(w_dim), clamp_(conv_clamp), filters_(synthesis_filters::design(spec)) {}
 
     template <class T>
     struct context {
         core::const_view<T> x, w;
         core::tensor<T> styles, x1, fu, fd, d_styles, d_x1;
+        core::tensor<T> d_x_unwanted;  // dx when data_mode is none: the op writes it with ds
         core::tensor<std::uint8_t> mask;
     };
 
-    const models::layer_spec& spec() const noexcept { return spec_; }
+    const synthesis_layer_spec& spec() const noexcept { return spec_; }
 
     void declare(const registry& r) {
         const core::index_t in = spec_.in_channels, out = spec_.out_channels, k = spec_.kernel;
@@ -87,8 +81,15 @@ public:
         ops::filtered_lrelu_backward<T>(ctx.x1.shape(), ctx.fu.cview(), ctx.fd.cview(), ctx.mask.cview(), dy, dx1,
                                         g[bias_], core::grad_mode::assign, param_mode, flrelu_params());
         const core::view<T> ds = ensure_shape(ctx.d_styles, ctx.styles.shape());
-        ops::modulated_conv2d_backward<T>(ctx.x, p[weight_], ctx.styles.cview(), ctx.x1.cview(), dx1, dx, g[weight_], ds,
-                                          data_mode, param_mode, modconv_params(p));
+        // The op gives ds under the data mode, and the styles' gradient is always needed (it is the
+        // affine's): an input gradient that is not wanted goes to scratch, and when dx accumulates,
+        // ds accumulates onto zeros.
+        const bool want_dx = data_mode != core::grad_mode::none;
+        if (data_mode == core::grad_mode::accumulate)
+            for (T& v : ds) v = T(0);
+        const core::view<T> dx_or_scratch = want_dx ? dx : ensure_shape(ctx.d_x_unwanted, ctx.x.shape());
+        ops::modulated_conv2d_backward<T>(ctx.x, p[weight_], ctx.styles.cview(), ctx.x1.cview(), dx1, dx_or_scratch, g[weight_],
+                                          ds, want_dx ? data_mode : core::grad_mode::assign, param_mode, modconv_params(p));
         // Styles are an activation: their gradient always flows into the affine layer.
         ops::fully_connected_backward<T>(ctx.w, p[affine_weight_], ctx.styles.cview(), ds, dw, g[affine_weight_],
                                          g[affine_bias_], w_mode, param_mode, affine_params());
@@ -105,8 +106,6 @@ public:
     }
 
 private:
-    static std::vector<double> taps(const core::tensor<double>& t) { return {t.begin(), t.end()}; }
-
     core::shape conv_shape(core::index_t n) const { return {n, spec_.out_channels, spec_.conv_size, spec_.conv_size}; }
 
     ops::fully_connected_params affine_params() const { return {}; }  // lr 1, linear: gain 1/sqrt(w_dim)
@@ -136,24 +135,13 @@ private:
 
     template <class T>
     void load_filters(context<T>& ctx) const {
-        auto load = [](core::tensor<T>& t, const std::vector<double>& f, bool radial) {
-            if (f.empty()) {
-                t = core::tensor<T>();
-                return;
-            }
-            const auto k = static_cast<core::index_t>(radial ? std::lround(std::sqrt(static_cast<double>(f.size()))) : static_cast<core::index_t>(f.size()));
-            ensure_shape(t, radial ? core::shape{k, k} : core::shape{k});
-            for (std::size_t i = 0; i < f.size(); ++i) t[static_cast<core::index_t>(i)] = static_cast<T>(f[i]);
-        };
-        load(ctx.fu, up_filter_, false);
-        load(ctx.fd, down_filter_, down_radial_);
+        filters_.load(ctx.fu, ctx.fd);
     }
 
-    models::layer_spec spec_;
+    synthesis_layer_spec spec_;
     core::index_t w_dim_;
     double clamp_;
-    std::vector<double> up_filter_, down_filter_;
-    bool down_radial_ = false;
+    synthesis_filters filters_;
     parameter_ref affine_weight_{}, affine_bias_{}, weight_{}, bias_{}, magnitude_ema_{};
 };
 
