@@ -1,11 +1,13 @@
 // A researcher's variant in a few lines: a new gating schedule for PGDI and a new blend for the
-// defect branch, each a small class that satisfies its concept, plugged in at compile time.
+// defect branch, each a small class that satisfies its concept, plugged in at compile time (the
+// blend into the stage-2 defect generator).
 #include <cmath>
 #include <cstdio>
 #include <numbers>
 #include <string_view>
 
 #include <imbdef/models/background_generator.hpp>
+#include <imbdef/models/defect_generator.hpp>
 #include <imbdef/models/presets.hpp>
 #include <imbdef/policies/blend.hpp>
 
@@ -57,5 +59,21 @@ int main() {
     core::tensor<float> fs({1, 2, 1, 3}, 1.0f), fr({1, 2, 1, 3}, 2.0f), m({1, 1, 1, 3}, {-4.0f, 0.0f, 4.0f}), f(fs.shape());
     my::softsign_blend{}.forward(fs.cview(), fr.cview(), m.cview(), f.view());
     std::printf("%s at M = -4, 0, 4: %.2f %.2f %.2f\n", std::string(my::softsign_blend::name).c_str(), f[0], f[1], f[2]);
-    return f[1] == 2.0f && f[0] < f[1] && f[1] < f[2] ? 0 : 1;
+
+    // The same blend inside the stage-2 defect generator: one template argument.
+    models::basic_defect_generator<my::softsign_blend> dg(models::defect_generator_config_for(preset, 3));
+    nn::parameter_layout dlayout;
+    dg.declare(nn::registry(dlayout));
+    nn::parameter_store<float> dparams(dlayout);
+    dparams.initialize(7);
+    core::tensor<float> zd(z.shape()), defect(dg.image_shape(4)), logit(dg.mask_shape(4)), background(dg.image_shape(4));
+    core::fill_normal(zd.view(), core::philox_stream{.seed = 2});
+    decltype(dg)::context<float> dctx;
+    dg.forward(std::as_const(dparams).views(), z.cview(), zd.cview(), {},
+               {.image = defect.view(), .mask_logit = logit.view(), .background = background.view()}, dctx);
+    double change = 0;
+    for (core::index_t i = 0; i < defect.numel(); ++i) change += std::abs(defect[i] - background[i]);
+    std::printf("defect generator with %s, branch from L%d: mean |defect - background| = %.4f\n",
+                std::string(my::softsign_blend::name).c_str(), dg.start_layer(), change / static_cast<double>(defect.numel()));
+    return f[1] == 2.0f && f[0] < f[1] && f[1] < f[2] && change > 0 ? 0 : 1;
 }

@@ -10,6 +10,7 @@
 #include "train/chart.hpp"
 #include "train/checkpoint.hpp"
 #include "train/ema.hpp"
+#include "train/frozen_background.hpp"
 #include "train/log.hpp"
 #include "train/non_finite.hpp"
 #include "train/progress.hpp"

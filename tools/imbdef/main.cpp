@@ -5,6 +5,7 @@
 //   imbdef rng --seed S [...]       Philox draws, to check reproducibility across machines and GPUs
 //   imbdef synth-data --out DIR     the built-in synthetic dataset, in the MVTec AD layout
 //   imbdef info --preset P          layer tables of a preset's networks: parameters and FLOPs
+//   imbdef info --preset P --stage defect   the defect generator's: what the defect path adds
 //   imbdef info CKPT                what a checkpoint holds: kind, configuration, progress, tensors
 //   imbdef benchmark --preset P     images per second of generation and of the training steps
 //   imbdef train-background         stage 1: train the background generator (and its valid region)
@@ -112,23 +113,32 @@ int main(int argc, char** argv) {
     synth_cmd->add_option("--category", synth.config.category, "Folder name (default: the scene, or 'mixed')");
     synth_cmd->add_flag("--overwrite", synth.overwrite, "Replace an existing dataset in that folder");
 
-    std::string info_preset = "cpu64", info_checkpoint;
-    int info_channels = 3;
+    std::string info_preset = "cpu64", info_checkpoint, info_stage = "background";
+    int info_channels = 3, info_classes = 1, info_start_layer = -1;
     auto* info_cmd = app.add_subcommand("info", "Print the layer tables of a preset's networks with parameters and FLOPs, "
                                                  "or what a checkpoint holds");
     info_cmd->add_option("checkpoint", info_checkpoint, "A checkpoint (.safetensors) to describe instead of a preset")
         ->check(CLI::ExistingFile);
     info_cmd->add_option("--preset", info_preset, "tiny, cpu64, lite128 or paper256");
     info_cmd->add_option("--channels", info_channels, "Image channels: 1 (grey) or 3 (RGB)")->check(CLI::IsMember({1, 3}));
+    info_cmd->add_option("--stage", info_stage, "background (stage 1: generator and discriminators) or defect (stage 2)")
+        ->check(CLI::IsMember({"background", "defect"}));
+    info_cmd->add_option("--start-layer", info_start_layer, "--stage defect: the branch's first layer (default: METHOD.md's)");
+    info_cmd->add_option("--classes", info_classes, "--stage defect: defect types of the one model")->check(CLI::Range(1, 1000000));
 
     imbdef_cli::benchmark_options bench;
     auto* bench_cmd = app.add_subcommand("benchmark", "Images per second and GFLOP/s of generation and training steps");
     bench_cmd->add_option("--preset", bench.preset, "tiny, cpu64, lite128 or paper256");
     bench_cmd->add_option("--batch", bench.batch, "Batch size (a multiple of 4 for the minibatch-std groups)")
         ->check(CLI::Range(1, 4096));
-    bench_cmd->add_option("--what", bench.what, "generate, d-step, g-step or train-step (the whole stage-1 iteration)")
-        ->check(CLI::IsMember({"generate", "d-step", "g-step", "train-step"}));
+    bench_cmd->add_option("--what", bench.what,
+                          "generate (StyleGAN3's network), d-step, g-step, train-step (the whole stage-1 iteration), "
+                          "generate-background (imbdef's stage-1 generator: mask channel, PGDI) or generate-defect "
+                          "(background, defect image and masks in one pass)")
+        ->check(CLI::IsMember({"generate", "d-step", "g-step", "train-step", "generate-background", "generate-defect"}));
     bench_cmd->add_option("--channels", bench.channels, "Image channels: 1 or 3")->check(CLI::IsMember({1, 3}));
+    bench_cmd->add_option("--start-layer", bench.start_layer,
+                          "generate-defect: the defect branch's first synthesis layer (default: METHOD.md's)");
     bench_cmd->add_option("--ada-p", bench.ada_p, "train-step: ADA's augmentation probability")->check(CLI::Range(0.0, 1.0));
     bench_cmd->add_option("--iterations", bench.iterations, "Timed iterations (default: 10 generate, 4 steps)")
         ->check(CLI::NonNegativeNumber);
@@ -188,6 +198,8 @@ int main(int argc, char** argv) {
         if (*info_cmd) {
             if (!info_checkpoint.empty())
                 imbdef_cli::print_checkpoint_info(info_checkpoint);
+            else if (info_stage == "defect")
+                imbdef_cli::print_defect_info(info_preset, info_channels, info_classes, info_start_layer);
             else
                 imbdef_cli::print_info(info_preset, info_channels);
         }

@@ -131,14 +131,22 @@ private:
 };
 
 // What a module sees while declaring: the layout under its own name prefix.
+//
+// A frozen registry (frozen()) declares every parameter as a buffer: a network embedded frozen in
+// a larger one (stage 1's background generator inside the defect generator) keeps its own names
+// and code, while its weights get no gradient storage, no optimiser state and no gradient writes
+// (a module's backward writes parameter gradients through the gradient views of role parameter
+// only, and the frozen part is run with parameter gradients off).
 class registry {
 public:
     explicit registry(parameter_layout& layout, std::string prefix = {}) : layout_(&layout), prefix_(std::move(prefix)) {}
 
-    registry scope(std::string_view name) const { return registry(*layout_, qualify(name)); }
+    registry scope(std::string_view name) const { return registry(*layout_, qualify(name), frozen_); }
+    registry frozen() const { return registry(*layout_, prefix_, true); }
+    bool is_frozen() const noexcept { return frozen_; }
 
     parameter_ref parameter(std::string_view name, const core::shape& shape, initializer init) const {
-        return layout_->add(qualify(name), shape, tensor_role::parameter, init);
+        return layout_->add(qualify(name), shape, frozen_ ? tensor_role::buffer : tensor_role::parameter, init);
     }
     parameter_ref buffer(std::string_view name, const core::shape& shape, initializer init) const {
         return layout_->add(qualify(name), shape, tensor_role::buffer, init);
@@ -147,12 +155,16 @@ public:
     const std::string& prefix() const noexcept { return prefix_; }
 
 private:
+    registry(parameter_layout& layout, std::string prefix, bool frozen)
+        : layout_(&layout), prefix_(std::move(prefix)), frozen_(frozen) {}
+
     std::string qualify(std::string_view name) const {
         return prefix_.empty() ? std::string(name) : prefix_ + "." + std::string(name);
     }
 
     parameter_layout* layout_;
     std::string prefix_;
+    bool frozen_ = false;
 };
 
 // A layout bound to flat storage: the parameters (or their gradients) and the buffers.

@@ -5,6 +5,9 @@
 //   d-step    StyleGAN's Dmain: G forward (no gradients), D forward and backward on the fakes and
 //             on the reals, parameter gradients, one Adam step of D
 //   g-step    Gmain: G forward, D forward, D input gradient only, G backward, one Adam step of G
+//   generate-background  imbdef's stage-1 generator (valid-region mask channel, PGDI), forward only
+//   generate-defect      the defect generator's one pass: background, valid region, defect image,
+//             mask logit and binary mask (one defect pass per image), forward only
 //   train-step  the whole stage-1 iteration of train::background_trainer (G with its mask channel
 //             and PGDI, D_img and D_match, ADA, lazy R1 every 16 steps, EMA), averaged over whole
 //             multiples of 16 steps so the R1 share is included; also prints peak memory
@@ -20,6 +23,7 @@
 #include <imbdef/core/random.hpp>
 #include <imbdef/models/background_generator.hpp>
 #include <imbdef/models/cost.hpp>
+#include <imbdef/models/defect_generator.hpp>
 #include <imbdef/models/image_discriminator.hpp>
 #include <imbdef/models/presets.hpp>
 #include <imbdef/policies/adversarial_loss.hpp>
@@ -37,6 +41,7 @@ struct benchmark_options {
     int channels = 3;
     int iterations = 0;  // 0: by mode
     double ada_p = 0.2;  // train-step: ADA's probability (on and doing work, as past a run's start)
+    int start_layer = -1;  // generate-defect: the branch's first layer; -1: METHOD.md's default
 };
 
 // Peak resident memory of this process so far, in MiB.
@@ -76,8 +81,60 @@ inline void run_train_step_benchmark(const benchmark_options& o) {
                 o.preset.c_str(), o.batch, core::num_threads(), iters, o.ada_p, images / seconds, peak_rss_mib());
 }
 
+// Stage-1 generation against stage-2 generation on the same backbone, same weights and latents:
+// the FLOP figures are the layer tables of `imbdef info --stage defect`.
+inline void run_generation_benchmark(const benchmark_options& o) {
+    namespace core = imbdef::core;
+    namespace models = imbdef::models;
+    namespace nn = imbdef::nn;
+    const auto& p = models::preset_by_name(o.preset);
+    auto config = models::defect_generator_config_for(p, o.channels);
+    config.start_layer = o.start_layer;
+    models::defect_generator gd(config);
+    nn::parameter_layout layout;
+    gd.declare(nn::registry(layout));
+    nn::parameter_store<float> params(layout);
+    params.initialize(1);
+    gd.initialize_from_background(params.views());
+    const core::index_t n = o.batch, r = p.resolution;
+    core::tensor<float> z({n, p.latent_dim}), zd({n, p.latent_dim}), image(gd.image_shape(n)), logit(gd.mask_shape(n)),
+        mask(gd.mask_shape(n)), background(gd.image_shape(n)), valid(gd.mask_shape(n)),
+        bg_out({n, o.channels + 1, r, r});
+    models::defect_generator::context<float> ctx;
+    models::defect_generator::background_type::context<float> bctx;
+    const auto& bg = gd.background();
+    const bool defect = o.what == "generate-defect";
+    std::uint64_t offset = 0;
+    auto step = [&] {
+        offset = core::fill_normal(z.view(), core::philox_stream{.seed = 4}, offset);
+        offset = core::fill_normal(zd.view(), core::philox_stream{.seed = 4}, offset);
+        const auto v = std::as_const(params).views();
+        if (defect)
+            gd.forward(v, z.cview(), zd.cview(), {},
+                       {.image = image.view(), .mask_logit = logit.view(), .mask = mask.view(), .background = background.view(),
+                        .valid_region = valid.view()},
+                       ctx);
+        else
+            bg.forward(v, z.cview(), bg_out.view(), bctx);
+    };
+    const auto s = bg.schedule();
+    double macs = models::total_cost(models::generator_costs(s, p.latent_dim, p.latent_dim)).mac_total();
+    if (defect) macs += models::total_cost(models::defect_path_costs(s, gd.start_layer(), p.latent_dim, p.latent_dim)).mac_total();
+    step();  // warm-up: sizes every context
+    const int iters = o.iterations > 0 ? o.iterations : 10;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) step();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double images = static_cast<double>(iters) * static_cast<double>(n);
+    std::printf("{\"preset\": \"%s\", \"what\": \"%s\", \"batch\": %d, \"threads\": %d, \"start_layer\": %d, "
+                "\"images_per_second\": %.3f, \"gflops\": %.2f, \"mflop_per_image\": %.1f}\n",
+                o.preset.c_str(), o.what.c_str(), o.batch, core::num_threads(), defect ? gd.start_layer() : -1,
+                images / seconds, images * 2 * macs / seconds * 1e-9, 2e-6 * macs);
+}
+
 inline void run_benchmark(const benchmark_options& o) {
     if (o.what == "train-step") return run_train_step_benchmark(o);
+    if (o.what == "generate-background" || o.what == "generate-defect") return run_generation_benchmark(o);
     namespace core = imbdef::core;
     namespace models = imbdef::models;
     namespace nn = imbdef::nn;
@@ -141,7 +198,8 @@ inline void run_benchmark(const benchmark_options& o) {
     else if (o.what == "g-step")  // G forward, data and weight gradients; D forward + data gradient
         flops_per_image = 2 * (3 * gcost.mac_total() + 2 * dcost.mac_total());
     else
-        throw imbdef::error("imbdef benchmark --what", "generate, d-step, g-step or train-step", "'" + o.what + "'");
+        throw imbdef::error("imbdef benchmark --what",
+                            "generate, d-step, g-step, train-step, generate-background or generate-defect", "'" + o.what + "'");
 
     step();  // warm-up: sizes every context and scratch arena
     const int iters = o.iterations > 0 ? o.iterations : (o.what == "generate" ? 10 : 4);

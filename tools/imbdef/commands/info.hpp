@@ -5,6 +5,7 @@
 #include <string>
 
 #include <imbdef/models/cost.hpp>
+#include <imbdef/models/defect_generator.hpp>
 #include <imbdef/models/presets.hpp>
 
 namespace imbdef_cli {
@@ -32,6 +33,29 @@ inline void print_info(const std::string& preset_name, int channels) {
     print_cost_table("matching discriminator (image + soft mask), per image",
                      models::discriminator_costs(models::make_discriminator_schedule(p.matching_discriminator(channels)),
                                                  channels + 1));
+}
+
+// The defect generator's table: the background pass it shares, then what the defect path adds
+// per image and per defect pass, and the ratio of the two (what one pass costs over background only).
+inline void print_defect_info(const std::string& preset_name, int channels, int classes, int start_layer = -1) {
+    namespace models = imbdef::models;
+    const auto& p = models::preset_by_name(preset_name);
+    auto config = models::defect_generator_config_for(p, channels, classes);
+    config.start_layer = start_layer;
+    const models::defect_generator g(config);
+    const auto& s = g.background().schedule();
+    const int start = g.start_layer();
+    std::printf("preset %s, stage 2: defect generator on the frozen background generator; branch from L%d "
+                "(output sampling rate %.0f of %d px), %d defect class(es)\n",
+                std::string(p.name).c_str(), start, s.layers[static_cast<std::size_t>(start)].out_sampling_rate, p.resolution,
+                classes);
+    const auto background = models::generator_costs(s, p.latent_dim, p.latent_dim);
+    const auto defect = models::defect_path_costs(s, start, p.latent_dim, p.latent_dim, classes);
+    print_cost_table("background pass (frozen, shared; image channels + valid-region mask), per image", background);
+    print_cost_table("defect path (trained parameters; 'again': frozen layers re-run on blended features), per image and pass",
+                     defect);
+    const double b = models::total_cost(background).mac_total(), d = models::total_cost(defect).mac_total();
+    std::printf("\nbackground + one defect pass: %.1f MFLOP per image, %.3fx the background alone\n", 2e-6 * (b + d), (b + d) / b);
 }
 
 }  // namespace imbdef_cli
