@@ -53,6 +53,7 @@
 #include "policies/regularization_schedule.hpp"
 #include "train.hpp"
 #include "data/background_loader.hpp"
+#include "data/copy_paste.hpp"
 #include "data/defect_set.hpp"
 #include "data/export.hpp"
 #include "data/image_io.hpp"
@@ -68,4 +69,5 @@
 #include "metrics/mask_metrics.hpp"
 #include "metrics/ms_ssim.hpp"
 #include "metrics/pyramid_features.hpp"
+#include "metrics/rejection.hpp"
 #include "metrics/swd.hpp"

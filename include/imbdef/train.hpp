@@ -9,6 +9,7 @@
 #include "train/background_trainer.hpp"
 #include "train/chart.hpp"
 #include "train/checkpoint.hpp"
+#include "train/defect_sampler.hpp"
 #include "train/ema.hpp"
 #include "train/frozen_background.hpp"
 #include "train/log.hpp"
