@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
 
 #include <imbdef/core/parallel.hpp>
 #include <imbdef/data/background_loader.hpp>
@@ -278,4 +279,98 @@ TEST_CASE("training on the synthetic data lowers SWD to the real images (two see
         MESSAGE("seed " << seed << ": SWD x1000 " << before << " -> " << after);
         CHECK(after < 0.7 * before);
     }
+}
+
+// Checkpoints written before the trainer was split into generic pieces (train/trainer_state.hpp,
+// optimized_network.hpp, training_checkpoint.hpp, tuned_augmentation.hpp) must still load, and
+// files written now must read the same for other tools (imbdef info, Python): the groups, their
+// tensor names and the metadata keys are pinned here as stage 1 wrote them.
+TEST_CASE("the checkpoint keeps stage 1's schema: groups, tensor names and metadata keys") {
+    test_support::temp_dir dir("imbdef_test_trainer");
+    train::background_trainer t(tiny_options());
+    memory_source src(8, 1, 32);
+    t.step(src);
+    t.save(dir / "s.safetensors", {{"data", "somewhere"}});
+    train::checkpoint_reader r(dir / "s.safetensors");
+
+    // Every tensor is "<group>.<dotted name>", for exactly these groups, each holding the whole
+    // layout of its network (the moments: the trained parameters only).
+    const auto& gl = t.generator_parameters().views().layout();
+    const auto& il = t.image_discriminator_parameters().views().layout();
+    const auto& ml = t.matching_discriminator_parameters().views().layout();
+    std::set<std::string> expected;
+    auto expect = [&](const std::string& group, const nn::parameter_layout& layout, bool parameters_only) {
+        for (const auto& e : layout.entries())
+            if (!parameters_only || e.role == nn::tensor_role::parameter) expected.insert(group + "." + e.name);
+    };
+    expect("G", gl, false);
+    expect("G_ema", gl, false);
+    expect("D_img", il, false);
+    expect("D_match", ml, false);
+    for (const char* m : {".m", ".v"}) {
+        expect(std::string("G_opt") + m, gl, true);
+        expect(std::string("D_img_opt") + m, il, true);
+        expect(std::string("D_match_opt") + m, ml, true);
+    }
+    std::set<std::string> found;
+    for (const auto& rec : r.tensors()) found.insert(rec.name);
+    CHECK(found == expected);
+    CHECK(r.tensors().size() == expected.size());
+    for (const char* g : {"G", "G_ema", "D_img", "D_match", "G_opt.m", "G_opt.v", "D_img_opt.m", "D_img_opt.v", "D_match_opt.m",
+                          "D_match_opt.v"})
+        CHECK_MESSAGE(r.has_group(g), g);
+    // Stage 1 wrote the networks' parameters first, then the moments, in this order.
+    REQUIRE(!r.tensors().empty());
+    CHECK(r.tensors().front().name.rfind("G.", 0) == 0);
+    CHECK(r.tensors().back().name.rfind("D_match_opt.v.", 0) == 0);
+
+    // The safetensors metadata holds one entry, imbdef's JSON document, with these keys.
+    CHECK(r.metadata().size() == 1);
+    CHECK(r.metadata().count(std::string(train::metadata_key)) == 1);
+    const nlohmann::json meta = r.json_metadata();
+    auto keys = [](const nlohmann::json& j) {
+        std::set<std::string> k;
+        for (const auto& [key, value] : j.items()) k.insert(key);
+        return k;
+    };
+    using names = std::set<std::string>;
+    CHECK(keys(meta) == names{"augmentation", "config", "extra", "format", "images_seen", "kind", "optimizer_steps", "step"});
+    CHECK(meta["kind"] == "imbdef.background");
+    CHECK(meta["format"] == 1);
+    CHECK(meta["step"] == 1);
+    CHECK(meta["images_seen"] == 4);
+    CHECK(meta["extra"] == nlohmann::json{{"data", "somewhere"}});
+    CHECK(keys(meta["optimizer_steps"]) == names{"G", "D_img", "D_match"});
+    CHECK(meta["optimizer_steps"]["G"] == 1);
+    CHECK(meta["optimizer_steps"]["D_img"] == 2);  // D main and the R1 step
+    CHECK(keys(meta["augmentation"]) == names{"p", "sign_sum", "sign_count", "steps"});
+    CHECK(keys(meta["config"]) == names{"preset", "resolution", "image_channels", "latent_dim", "batch", "total_kimg", "seed",
+                                        "g_lr", "d_lr", "r1_gamma", "r1_interval", "match_weight", "mask_sharpness", "augment",
+                                        "augmentation_policy", "detail_injection"});
+}
+
+// A policy without p: nothing to tune, no augmentation state in the checkpoint, resume still exact.
+TEST_CASE("a trainer with another augmentation policy trains, saves and resumes") {
+    test_support::temp_dir dir("imbdef_test_trainer");
+    using plain_trainer = train::basic_background_trainer<policies::no_augmentation>;
+    plain_trainer straight(tiny_options());
+    memory_source sa(8, 1, 32);
+    for (int i = 0; i < 3; ++i) straight.step(sa);
+
+    plain_trainer first(tiny_options());
+    memory_source sb(8, 1, 32);
+    first.step(sb);
+    first.save(dir / "p.safetensors");
+    CHECK(!train::checkpoint_reader(dir / "p.safetensors").json_metadata().contains("augmentation"));
+    plain_trainer resumed(tiny_options());
+    resumed.load(dir / "p.safetensors");
+    memory_source sc(8, 1, 32);
+    sc.seek(1);
+    for (int i = 1; i < 3; ++i) resumed.step(sc);
+    CHECK(resumed.augmentation_probability() == 0.0);
+    CHECK(same_bits(straight.generator_parameters(), resumed.generator_parameters()));
+    CHECK(same_bits(straight.matching_discriminator_parameters(), resumed.matching_discriminator_parameters()));
+    // Its checkpoints are not ADA's: the policy is part of the configuration.
+    train::background_trainer ada(tiny_options());
+    CHECK_THROWS_WITH_AS(ada.load(dir / "p.safetensors"), doctest::Contains("config.augmentation_policy"), imbdef::error);
 }

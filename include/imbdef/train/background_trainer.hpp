@@ -21,6 +21,13 @@
 // R1 is taken with respect to the real pair before augmentation, through one fixed draw of it
 // (policies/augmented_discriminator.hpp), as StyleGAN3 does; exact by forward-over-reverse.
 //
+// What is not particular to stage 1 lives in generic pieces the stage-2 trainer shares: the
+// counters and streams (trainer_state.hpp), the order of the phases and lazy regularisation
+// (gan_iteration.hpp), each trained network with its Adam (optimized_network.hpp), the
+// augmentation with ADA's tuner (tuned_augmentation.hpp), the non-finite checks
+// (finite_checks.hpp) and the checkpoint schema (training_checkpoint.hpp). This file holds stage
+// 1's networks, losses and phases.
+//
 // The trainer is the library's training API; the loop around it (stopping, snapshots, metrics,
 // reports) is the caller's (tools/imbdef/commands/train_background.hpp is one).
 
@@ -45,9 +52,13 @@
 #include "../policies/r1_penalty.hpp"
 #include "../policies/regularization_schedule.hpp"
 #include "adam.hpp"
-#include "checkpoint.hpp"
 #include "ema.hpp"
-#include "non_finite.hpp"
+#include "finite_checks.hpp"
+#include "gan_iteration.hpp"
+#include "optimized_network.hpp"
+#include "trainer_state.hpp"
+#include "training_checkpoint.hpp"
+#include "tuned_augmentation.hpp"
 
 namespace imbdef::train {
 
@@ -113,29 +124,18 @@ public:
     explicit basic_background_trainer(background_training_options o)
         : options_((o.validate(), std::move(o))),
           preset_(models::preset_by_name(options_.preset)),
-          g_(models::background_generator_config_for(preset_, options_.image_channels)),
-          d_img_(models::make_image_discriminator(preset_.image_discriminator(options_.image_channels))),
-          d_match_(models::make_image_discriminator(preset_.matching_discriminator(options_.image_channels))),
-          augment_(make_augmentation(options_)) {
-        g_.declare(nn::registry(g_layout_));
-        d_img_.declare(nn::registry(d_img_layout_));
-        d_match_.declare(nn::registry(d_match_layout_));
-        g_params_.emplace(g_layout_);
-        g_ema_.emplace(g_layout_);
-        g_grads_.emplace(g_layout_);
-        d_img_params_.emplace(d_img_layout_);
-        d_img_grads_.emplace(d_img_layout_);
-        d_match_params_.emplace(d_match_layout_);
-        d_match_grads_.emplace(d_match_layout_);
-        // Independent initialisations per network from the one seed.
-        g_params_->initialize(options_.seed * 4 + 1);
-        d_img_params_->initialize(options_.seed * 4 + 2);
-        d_match_params_->initialize(options_.seed * 4 + 3);
-        nn::copy_values<float>(std::as_const(*g_params_).views(), g_ema_->views());
-        const adam_options d_opt = lazy_regularization(adam_options::stylegan(options_.d_lr), options_.r1_interval);
-        g_opt_.emplace(g_layout_.size(nn::tensor_role::parameter), adam_options::stylegan(options_.g_lr));
-        d_img_opt_.emplace(d_img_layout_.size(nn::tensor_role::parameter), d_opt);
-        d_match_opt_.emplace(d_match_layout_.size(nn::tensor_role::parameter), d_opt);
+          state_{.seed = options_.seed, .total_kimg = options_.total_kimg},
+          phases_{policies::lazy(static_cast<std::uint64_t>(options_.r1_interval))},
+          g_module_(models::background_generator_config_for(preset_, options_.image_channels)),
+          d_img_module_(models::make_image_discriminator(preset_.image_discriminator(options_.image_channels))),
+          d_match_module_(models::make_image_discriminator(preset_.matching_discriminator(options_.image_channels))),
+          // Independent initialisations per network from the one seed.
+          g_(g_module_, adam_options::stylegan(options_.g_lr), options_.seed * 4 + 1),
+          d_img_(d_img_module_, phases_.discriminator_optimizer(adam_options::stylegan(options_.d_lr)), options_.seed * 4 + 2),
+          d_match_(d_match_module_, phases_.discriminator_optimizer(adam_options::stylegan(options_.d_lr)), options_.seed * 4 + 3),
+          g_ema_(g_.layout()),
+          augment_(options_.augment, options_.ada, options_.ada_initial_p) {
+        nn::copy_values<float>(std::as_const(g_).parameters().views(), g_ema_.views());
         const index_t n = options_.batch, c = options_.image_channels, r = preset_.resolution;
         for (auto* t : {&gen_out_, &gen_grad_}) nn::ensure_shape(*t, {n, c + 1, r, r});
         for (auto* t : {&fake_pair_, &aug_pair_, &aug_pair_grad_, &pair_grad_, &real_pair_, &aug_real_pair_}) nn::ensure_shape(*t, {n, c + 1, r, r});
@@ -151,121 +151,79 @@ public:
     background_step_stats step(Source& reals) {
         const index_t n = options_.batch;
         background_step_stats s;
-        s.step = step_;
+        s.step = state_.step;
         s.progress = progress();
         reals.next(real_images_.view(), real_masks_.view());
-        require_finite_batch(real_images_, "the real images");
-        require_finite_batch(real_masks_, "the real valid-region masks");
+        require_finite_batch(real_images_, "the real images", state_.step);
+        require_finite_batch(real_masks_, "the real valid-region masks", state_.step);
         make_real_pair();
 
-        g_main(s);
-        d_main(s);
-        if (step_ % options_.r1_interval == 0) d_reg(s);
-
-        const ema_options ema{options_.ema_half_life_kimg >= 0 ? options_.ema_half_life_kimg
-                                                               : static_cast<double>(n) * 10.0 / 32.0,
-                              options_.ema_rampup};
-        update_ema(*g_ema_, *g_params_, ema, images_seen_, n);
-        if (options_.augment && tunes_p) tuner_.end_step(augment_, n);
-        images_seen_ += n;
-        ++step_;
-        s.images_seen = images_seen_;
+        phases_.run(
+            state_.step, [&] { g_main(s); }, [&] { d_main(s); }, [&] { d_reg(s); },
+            [&] {
+                const ema_options ema{options_.ema_half_life_kimg >= 0 ? options_.ema_half_life_kimg
+                                                                       : static_cast<double>(n) * 10.0 / 32.0,
+                                      options_.ema_rampup};
+                update_ema(g_ema_, g_.parameters(), ema, state_.images_seen, n);
+                augment_.end_step(n);
+                state_.end_step(n);
+            });
+        s.images_seen = state_.images_seen;
         s.ada_p = augmentation_probability();
         return s;
     }
 
     // ---- state ----
-    std::int64_t steps_done() const noexcept { return step_; }
-    std::int64_t images_seen() const noexcept { return images_seen_; }
-    double progress() const noexcept {
-        return std::min(1.0, static_cast<double>(images_seen_) / (options_.total_kimg * 1000.0));
-    }
+    std::int64_t steps_done() const noexcept { return state_.step; }
+    std::int64_t images_seen() const noexcept { return state_.images_seen; }
+    double progress() const noexcept { return state_.progress(); }
     const background_training_options& options() const noexcept { return options_; }
     const models::preset& preset() const noexcept { return preset_; }
-    const generator_type& generator() const noexcept { return g_; }
-    const nn::parameter_layout& generator_layout() const noexcept { return g_layout_; }
-    const nn::parameter_store<float>& generator_parameters() const noexcept { return *g_params_; }
-    const nn::parameter_store<float>& generator_ema() const noexcept { return *g_ema_; }
-    const nn::parameter_store<float>& image_discriminator_parameters() const noexcept { return *d_img_params_; }
-    const nn::parameter_store<float>& matching_discriminator_parameters() const noexcept { return *d_match_params_; }
-    const Augmentation& augmentation() const noexcept { return augment_; }
+    const generator_type& generator() const noexcept { return g_module_; }
+    const nn::parameter_layout& generator_layout() const noexcept { return g_.layout(); }
+    const nn::parameter_store<float>& generator_parameters() const noexcept { return g_.parameters(); }
+    const nn::parameter_store<float>& generator_ema() const noexcept { return g_ema_; }
+    const nn::parameter_store<float>& image_discriminator_parameters() const noexcept { return d_img_.parameters(); }
+    const nn::parameter_store<float>& matching_discriminator_parameters() const noexcept { return d_match_.parameters(); }
+    const Augmentation& augmentation() const noexcept { return augment_.policy(); }
     // ADA's current p (0 without augmentation).
-    double augmentation_probability() const noexcept {
-        if constexpr (tunes_p) return options_.augment ? augment_.p : 0.0;
-        return 0.0;
-    }
+    double augmentation_probability() const noexcept { return augment_.probability(); }
 
     // ---- checkpoints ----
-    // Everything a bit-exact resume needs: the four networks (G, its EMA, D_img, D_match), the
-    // optimisers' moments and step counts, the counters and the augmentation's state.
+    // Everything a bit-exact resume needs (train/training_checkpoint.hpp): the four networks (G,
+    // its EMA, D_img, D_match), the optimisers' moments and step counts, the counters and the
+    // augmentation's state.
     void save(const std::filesystem::path& path, const nlohmann::json& extra = {}) const {
-        checkpoint_writer w;
-        w.add_group("G", *g_params_);
-        w.add_group("G_ema", *g_ema_);
-        w.add_group("D_img", *d_img_params_);
-        w.add_group("D_match", *d_match_params_);
-        add_optimizer(w, "G_opt", g_layout_, *g_opt_);
-        add_optimizer(w, "D_img_opt", d_img_layout_, *d_img_opt_);
-        add_optimizer(w, "D_match_opt", d_match_layout_, *d_match_opt_);
-        nlohmann::json meta = describe();
-        meta["step"] = step_;
-        meta["images_seen"] = images_seen_;
-        meta["optimizer_steps"] = {{"G", g_opt_->steps()}, {"D_img", d_img_opt_->steps()}, {"D_match", d_match_opt_->steps()}};
-        if constexpr (tunes_p) {
-            const policies::ada_state a = tuner_.state(augment_);
-            meta["augmentation"] = {{"p", a.p}, {"sign_sum", a.sign_sum}, {"sign_count", a.sign_count}, {"steps", a.steps}};
-        }
-        if (!extra.is_null()) meta["extra"] = extra;
-        w.set_json_metadata(meta);
-        w.write(path);
+        training_checkpoint_writer w(describe());
+        w.add_network("G", g_);
+        w.add_copy("G_ema", g_ema_);
+        w.add_network("D_img", d_img_);
+        w.add_network("D_match", d_match_);
+        state_.save(w.metadata());
+        augment_.save(w.metadata());
+        w.write(path, extra);
     }
 
     // Restores a checkpoint written by save() for the same configuration. The configuration in
     // the file must equal this trainer's (preset, channels, batch, seed, ...; total_kimg may
     // differ so that a run can be extended); the first difference is named and nothing changes.
     void load(const std::filesystem::path& path) {
-        checkpoint_reader r(path);
-        const nlohmann::json meta = r.json_metadata();
-        const std::string where = "resume from " + path.string();
-        const nlohmann::json mine = describe();
-        IMBDEF_REQUIRE(meta.contains("kind") && meta["kind"] == mine["kind"], where, "a background-stage checkpoint",
-                       meta.contains("kind") ? meta["kind"].dump() : std::string("no 'kind' in its metadata"));
-        for (const auto& [key, value] : mine["config"].items()) {
-            if (key == "total_kimg") continue;
-            const auto& cfg = meta.at("config");
-            IMBDEF_REQUIRE(cfg.contains(key) && cfg[key] == value, where, "config." + key + " = " + value.dump(),
-                           cfg.contains(key) ? cfg[key].dump() : std::string("missing"));
-        }
-        // Load into copies first so a damaged file leaves the trainer as it was.
-        nn::parameter_store<float> g(g_layout_), ge(g_layout_), di(d_img_layout_), dm(d_match_layout_);
-        r.load_group("G", g);
-        r.load_group("G_ema", ge);
-        r.load_group("D_img", di);
-        r.load_group("D_match", dm);
-        optimizer_state go(g_layout_), dio(d_img_layout_), dmo(d_match_layout_);
-        go.load(r, "G_opt", g_layout_, meta.at("optimizer_steps").at("G"));
-        dio.load(r, "D_img_opt", d_img_layout_, meta.at("optimizer_steps").at("D_img"));
-        dmo.load(r, "D_match_opt", d_match_layout_, meta.at("optimizer_steps").at("D_match"));
-        Augmentation aug = augment_;
-        policies::ada_tuner tuner = tuner_;
-        if constexpr (tunes_p) {
-            const auto& a = meta.at("augmentation");
-            tuner.restore({a.at("p").get<double>(), a.at("sign_sum").get<std::int64_t>(), a.at("sign_count").get<std::int64_t>(),
-                           a.at("steps").get<std::int64_t>()},
-                          aug);
-        }
+        training_checkpoint_reader r(path, describe(), "a background-stage checkpoint", {"total_kimg"});
+        // Read into copies first so a damaged file leaves the trainer as it was.
+        const nn::parameter_store<float> g = r.parameters("G", g_.layout()), ge = r.parameters("G_ema", g_.layout()),
+                                         di = r.parameters("D_img", d_img_.layout()),
+                                         dm = r.parameters("D_match", d_match_.layout());
+        const optimizer_snapshot go = r.optimizer("G", g_.layout()), dio = r.optimizer("D_img", d_img_.layout()),
+                                 dmo = r.optimizer("D_match", d_match_.layout());
+        tuned_augmentation<Augmentation> aug = augment_.restored(r.metadata());
+        const trainer_state counters = state_.restored(r.metadata());
         // Nothing failed: commit.
-        nn::copy_values<float>(std::as_const(g).views(), g_params_->views());
-        nn::copy_values<float>(std::as_const(ge).views(), g_ema_->views());
-        nn::copy_values<float>(std::as_const(di).views(), d_img_params_->views());
-        nn::copy_values<float>(std::as_const(dm).views(), d_match_params_->views());
-        go.restore(*g_opt_);
-        dio.restore(*d_img_opt_);
-        dmo.restore(*d_match_opt_);
+        g_.restore(g, go);
+        nn::copy_values<float>(ge.views(), g_ema_.views());
+        d_img_.restore(di, dio);
+        d_match_.restore(dm, dmo);
         augment_ = std::move(aug);
-        tuner_ = tuner;
-        step_ = meta.at("step").get<std::int64_t>();
-        images_seen_ = meta.at("images_seen").get<std::int64_t>();
+        state_ = counters;
     }
 
     // The checkpoint's description of this configuration (also what `imbdef info CKPT` prints).
@@ -290,47 +248,9 @@ public:
     }
 
 private:
-    // ADA's p is tuned from the real logits (policies/augmentation/ada_tuner.hpp); other
-    // augmentation policies have no p.
-    static constexpr bool tunes_p = std::same_as<Augmentation, policies::ada>;
-
-    static Augmentation make_augmentation(const background_training_options& o) {
-        Augmentation a{};
-        if constexpr (tunes_p) {
-            a.options = o.ada;
-            a.p = o.augment ? o.ada_initial_p : 0.0;  // p = 0: an exact copy
-        }
-        return a;
-    }
-
-    static void add_optimizer(checkpoint_writer& w, const std::string& group, const nn::parameter_layout& layout,
-                              const adam<float>& opt) {
-        w.add_group(group + ".m", layout, nn::tensor_role::parameter, opt.first_moment().cview());
-        w.add_group(group + ".v", layout, nn::tensor_role::parameter, opt.second_moment().cview());
-    }
-    // An optimiser's saved state, read in full before anything is restored.
-    struct optimizer_state {
-        core::tensor<float> m, v;
-        std::int64_t steps = 0;
-        explicit optimizer_state(const nn::parameter_layout& layout)
-            : m(core::shape{layout.size(nn::tensor_role::parameter)}), v(core::shape{layout.size(nn::tensor_role::parameter)}) {}
-        void load(checkpoint_reader& r, const std::string& group, const nn::parameter_layout& layout, const nlohmann::json& t) {
-            r.load_group(group + ".m", layout, nn::tensor_role::parameter, m.view());
-            r.load_group(group + ".v", layout, nn::tensor_role::parameter, v.view());
-            steps = t.get<std::int64_t>();
-        }
-        void restore(adam<float>& opt) const {
-            std::copy_n(m.data(), m.numel(), opt.first_moment().data());
-            std::copy_n(v.data(), v.numel(), opt.second_moment().data());
-            opt.set_steps(steps);
-        }
-    };
-
-    // Philox streams: one per (step, purpose), so that no draw depends on how many came before.
+    // Philox streams of this stage's draws, one per (step, purpose) (train/trainer_state.hpp).
+    // The values are part of every stream: never renumber them.
     enum class draw : std::uint64_t { g_latents = 1, d_latents, aug_g_fake, aug_d_fake, aug_d_real, aug_r1_real };
-    core::philox_stream stream(draw d) const noexcept {
-        return {.seed = options_.seed, .stream = (static_cast<std::uint64_t>(step_) << 8) | static_cast<std::uint64_t>(d)};
-    }
 
     // [real image, 2 b - 1]
     void make_real_pair() {
@@ -358,11 +278,7 @@ private:
     }
 
     void augment_forward(const core::tensor<float>& in, core::tensor<float>& out, draw d) {
-        if (!options_.augment) {
-            std::copy_n(in.data(), in.numel(), out.data());
-            return;
-        }
-        augment_.template forward<float>(in.cview(), options_.image_channels, out.view(), aug_ctx_, stream(d), 0);
+        augment_.forward(in, options_.image_channels, out, aug_ctx_, state_.stream(d));
     }
 
     // D_img and D_match on an augmented pair: returns (mean loss of D_img, of D_match); leaves
@@ -371,30 +287,30 @@ private:
     std::pair<double, double> run_discriminators(const core::tensor<float>& aug_pair, policies::loss_side side,
                                                  double w_match, bool want_input_grad, core::grad_mode param_mode) {
         using core::grad_mode;
-        const auto dv_img = std::as_const(*d_img_params_).views();
-        const auto dv_match = std::as_const(*d_match_params_).views();
+        const auto dv_img = std::as_const(d_img_).parameters().views();
+        const auto dv_match = std::as_const(d_match_).parameters().views();
         const grad_mode data_mode = want_input_grad ? grad_mode::assign : grad_mode::none;
         const index_t n = options_.batch, c = options_.image_channels, plane = aug_pair.size(2) * aug_pair.size(3);
 
         split_image(aug_pair);
-        d_img_.forward(dv_img, aug_image_.cview(), logits_.view(), d_img_ctx_);
+        d_img_module_.forward(dv_img, aug_image_.cview(), logits_.view(), d_img_ctx_);
         const double l_img = policies::mean_loss<policies::logistic_loss, float>(logits_.cview(), side, dlogits_.view(), grad_mode::assign);
         if (side == policies::loss_side::real) {
             real_sign_ = 0;
             for (index_t i = 0; i < n; ++i) real_sign_ += logits_[i] > 0 ? 1.0 : (logits_[i] < 0 ? -1.0 : 0.0);
-            if (options_.augment && tunes_p) tuner_.accumulate(logits_.cview());
+            augment_.observe_real_logits(logits_.cview());
         }
-        d_img_.backward(dv_img, d_img_ctx_, dlogits_.cview(), aug_image_grad_.view(),
-                        param_mode == grad_mode::none ? nn::grads_out<float>::unbound(d_img_layout_) : d_img_grads_->views(),
-                        data_mode, param_mode);
+        d_img_module_.backward(dv_img, d_img_ctx_, dlogits_.cview(), aug_image_grad_.view(),
+                               param_mode == grad_mode::none ? nn::grads_out<float>::unbound(d_img_.layout()) : d_img_.gradients().views(),
+                               data_mode, param_mode);
 
-        d_match_.forward(dv_match, aug_pair.cview(), match_logits_.view(), d_match_ctx_);
+        d_match_module_.forward(dv_match, aug_pair.cview(), match_logits_.view(), d_match_ctx_);
         const double l_match = policies::mean_loss<policies::logistic_loss, float>(match_logits_.cview(), side, dlogits_.view(), grad_mode::assign);
         if (w_match != 1.0)
             for (index_t i = 0; i < n; ++i) dlogits_[i] *= static_cast<float>(w_match);
-        d_match_.backward(dv_match, d_match_ctx_, dlogits_.cview(), aug_pair_grad_.view(),
-                          param_mode == grad_mode::none ? nn::grads_out<float>::unbound(d_match_layout_) : d_match_grads_->views(),
-                          data_mode, param_mode);
+        d_match_module_.backward(dv_match, d_match_ctx_, dlogits_.cview(), aug_pair_grad_.view(),
+                                 param_mode == grad_mode::none ? nn::grads_out<float>::unbound(d_match_.layout()) : d_match_.gradients().views(),
+                                 data_mode, param_mode);
         if (want_input_grad)
             for (index_t i = 0; i < n; ++i) {
                 float* dst = aug_pair_grad_.data() + i * (c + 1) * plane;
@@ -407,9 +323,9 @@ private:
     void g_main(background_step_stats& s) {
         using core::grad_mode;
         const index_t n = options_.batch, c = options_.image_channels, plane = gen_out_.size(2) * gen_out_.size(3);
-        core::fill_normal(z_.view(), stream(draw::g_latents));
+        core::fill_normal(z_.view(), state_.stream(draw::g_latents));
         g_ctx_.progress = progress();
-        g_.forward(std::as_const(*g_params_).views(), z_.cview(), gen_out_.view(), g_ctx_);
+        g_module_.forward(std::as_const(g_).parameters().views(), z_.cview(), gen_out_.view(), g_ctx_);
         make_fake_pair();
         augment_forward(fake_pair_, aug_pair_, draw::aug_g_fake);
         const auto [l_img, l_match] =
@@ -417,12 +333,9 @@ private:
         s.loss_g_img = l_img;
         s.loss_g_match = l_match;
         s.loss_g = l_img + options_.match_weight * l_match;
-        require_finite(s.loss_g, "the generator's loss");
+        require_finite(s.loss_g, "the generator's loss", state_.step);
         // Back through the augmentation, then the soft mask: d b_raw = d s * k (1 - s^2).
-        if (options_.augment)
-            augment_.template backward<float>(aug_ctx_, aug_pair_grad_.cview(), pair_grad_.view(), grad_mode::assign);
-        else
-            std::copy_n(aug_pair_grad_.data(), aug_pair_grad_.numel(), pair_grad_.data());
+        augment_.backward(aug_ctx_, aug_pair_grad_, pair_grad_);
         const float k = static_cast<float>(options_.mask_sharpness);
         std::copy_n(pair_grad_.data(), pair_grad_.numel(), gen_grad_.data());
         for (index_t i = 0; i < n; ++i) {
@@ -430,18 +343,18 @@ private:
             float* g = gen_grad_.data() + (i * (c + 1) + c) * plane;
             for (index_t j = 0; j < plane; ++j) g[j] *= k * (1.0f - soft[j] * soft[j]);
         }
-        g_.backward(std::as_const(*g_params_).views(), g_ctx_, gen_grad_.cview(), dz_.view(), g_grads_->views(),
-                    grad_mode::none, grad_mode::assign);
-        require_finite_gradients(g_layout_, g_grads_->parameters().cview(), "G");
-        g_opt_->step(g_params_->parameters().view(), g_grads_->parameters().cview());
+        g_module_.backward(std::as_const(g_).parameters().views(), g_ctx_, gen_grad_.cview(), dz_.view(), g_.gradients().views(),
+                           grad_mode::none, grad_mode::assign);
+        g_.require_finite_gradients("G", state_.step);
+        g_.apply_gradients();
     }
 
     void d_main(background_step_stats& s) {
         using core::grad_mode;
-        core::fill_normal(z_.view(), stream(draw::d_latents));
+        core::fill_normal(z_.view(), state_.stream(draw::d_latents));
         g_ctx_.progress = progress();
-        g_.forward_updating_buffers(g_params_->views(), z_.cview(), gen_out_.view(), g_ctx_,
-                                    generator_type::buffer_decay::for_batch(options_.batch));
+        g_module_.forward_updating_buffers(g_.parameters().views(), z_.cview(), gen_out_.view(), g_ctx_,
+                                           generator_type::buffer_decay::for_batch(options_.batch));
         make_fake_pair();
         augment_forward(fake_pair_, aug_pair_, draw::aug_d_fake);
         const auto [f_img, f_match] = run_discriminators(aug_pair_, policies::loss_side::fake, 1.0, false, grad_mode::assign);
@@ -450,73 +363,56 @@ private:
         s.real_sign = real_sign_ / static_cast<double>(options_.batch);
         s.loss_d_img = f_img + r_img;
         s.loss_d_match = f_match + r_match;
-        require_finite(s.loss_d_img, "D_img's loss");
-        require_finite(s.loss_d_match, "D_match's loss");
-        require_finite_gradients(d_img_layout_, d_img_grads_->parameters().cview(), "D_img");
-        require_finite_gradients(d_match_layout_, d_match_grads_->parameters().cview(), "D_match");
-        d_img_opt_->step(d_img_params_->parameters().view(), d_img_grads_->parameters().cview());
-        d_match_opt_->step(d_match_params_->parameters().view(), d_match_grads_->parameters().cview());
+        require_finite(s.loss_d_img, "D_img's loss", state_.step);
+        require_finite(s.loss_d_match, "D_match's loss", state_.step);
+        d_img_.require_finite_gradients("D_img", state_.step);
+        d_match_.require_finite_gradients("D_match", state_.step);
+        d_img_.apply_gradients();
+        d_match_.apply_gradients();
     }
 
     void d_reg(background_step_stats& s) {
         using core::grad_mode;
-        const double gamma = options_.gamma(preset_.resolution) * options_.r1_interval;
+        const double gamma = phases_.penalty_weight(options_.gamma(preset_.resolution));
         // R1 with respect to the real pair before augmentation, through one fixed draw of it, as
         // StyleGAN3's Dreg differentiates through its augment pipe.
         const index_t c = options_.image_channels;
-        const augmented_type img(d_img_, augment_, c + 1, c, c, stream(draw::aug_r1_real), 0);
-        const augmented_type match(d_match_, augment_, c + 1, c, c + 1, stream(draw::aug_r1_real), 0);
-        const double r_img = policies::r1_exact(img, std::as_const(*d_img_params_).views(), real_pair_.cview(), gamma,
-                                                d_img_grads_->views(), grad_mode::assign, r1_img_);
-        const double r_match = policies::r1_exact(match, std::as_const(*d_match_params_).views(), real_pair_.cview(), gamma,
-                                                  d_match_grads_->views(), grad_mode::assign, r1_match_);
+        const augmented_type img(d_img_module_, augment_.policy(), c + 1, c, c, state_.stream(draw::aug_r1_real), 0);
+        const augmented_type match(d_match_module_, augment_.policy(), c + 1, c, c + 1, state_.stream(draw::aug_r1_real), 0);
+        const double r_img = policies::r1_exact(img, std::as_const(d_img_).parameters().views(), real_pair_.cview(), gamma,
+                                                d_img_.gradients().views(), grad_mode::assign, r1_img_);
+        const double r_match = policies::r1_exact(match, std::as_const(d_match_).parameters().views(), real_pair_.cview(), gamma,
+                                                  d_match_.gradients().views(), grad_mode::assign, r1_match_);
         // The R1 pass is a D pass on reals too: its signs feed ADA, as in StyleGAN3.
-        if (options_.augment && tunes_p) tuner_.accumulate(r1_img_.logits.cview());
+        augment_.observe_real_logits(r1_img_.logits.cview());
         // Report the penalty without the lazy weight, as StyleGAN logs it.
-        s.r1_img = r_img / options_.r1_interval;
-        s.r1_match = r_match / options_.r1_interval;
-        require_finite(r_img, "D_img's R1 penalty");
-        require_finite(r_match, "D_match's R1 penalty");
-        require_finite_gradients(d_img_layout_, d_img_grads_->parameters().cview(), "D_img (R1)");
-        require_finite_gradients(d_match_layout_, d_match_grads_->parameters().cview(), "D_match (R1)");
-        d_img_opt_->step(d_img_params_->parameters().view(), d_img_grads_->parameters().cview());
-        d_match_opt_->step(d_match_params_->parameters().view(), d_match_grads_->parameters().cview());
-    }
-
-    void require_finite_batch(const core::tensor<float>& t, const std::string& what) const {
-        const index_t per = t.numel() / t.size(0);
-        for (index_t i = 0; i < t.numel(); ++i)
-            if (!std::isfinite(t[i])) throw non_finite_error(what + " of this batch (sample " + std::to_string(i / per) + ")", step_, t[i]);
-    }
-    void require_finite(double v, const std::string& what) const {
-        if (!std::isfinite(v)) throw non_finite_error(what, step_, v);
-    }
-    void require_finite_gradients(const nn::parameter_layout& layout, core::const_view<float> flat, const std::string& net) const {
-        if (auto bad = first_non_finite(layout, nn::tensor_role::parameter, flat))
-            throw non_finite_error(net + " gradient '" + bad->name + "' (element " + std::to_string(bad->element) + ")",
-                                   step_, bad->value);
+        s.r1_img = phases_.reported_penalty(r_img);
+        s.r1_match = phases_.reported_penalty(r_match);
+        require_finite(r_img, "D_img's R1 penalty", state_.step);
+        require_finite(r_match, "D_match's R1 penalty", state_.step);
+        d_img_.require_finite_gradients("D_img (R1)", state_.step);
+        d_match_.require_finite_gradients("D_match (R1)", state_.step);
+        d_img_.apply_gradients();
+        d_match_.apply_gradients();
     }
 
     background_training_options options_;
     const models::preset& preset_;
-    generator_type g_;
-    discriminator_type d_img_, d_match_;
-    Augmentation augment_;
-    nn::parameter_layout g_layout_, d_img_layout_, d_match_layout_;
-    std::optional<nn::parameter_store<float>> g_params_, g_ema_, g_grads_, d_img_params_, d_img_grads_, d_match_params_,
-        d_match_grads_;
-    std::optional<adam<float>> g_opt_, d_img_opt_, d_match_opt_;
-
-    std::int64_t step_ = 0, images_seen_ = 0;
+    trainer_state state_;
+    gan_iteration<policies::lazy> phases_;
+    generator_type g_module_;
+    discriminator_type d_img_module_, d_match_module_;
+    optimized_network g_, d_img_, d_match_;
+    nn::parameter_store<float> g_ema_;
+    tuned_augmentation<Augmentation> augment_;
     double real_sign_ = 0;
-    policies::ada_tuner tuner_;
 
     // Working tensors and contexts, sized once: a step allocates nothing in steady state.
     core::tensor<float> z_, dz_, gen_out_, gen_grad_, fake_pair_, aug_pair_, aug_pair_grad_, pair_grad_, real_images_,
         real_masks_, real_pair_, aug_real_pair_, aug_image_, aug_image_grad_, logits_, dlogits_, match_logits_;
     generator_type::context<float> g_ctx_;
     discriminator_type::context<float> d_img_ctx_, d_match_ctx_;
-    typename Augmentation::template context<float> aug_ctx_;
+    typename tuned_augmentation<Augmentation>::template context<float> aug_ctx_;
     policies::r1_workspace<augmented_type, float> r1_img_, r1_match_;
 };
 
