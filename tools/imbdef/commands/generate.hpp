@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <imbdef/core/atomic_file.hpp>
+#include <imbdef/data/export/sample.hpp>
 #include <imbdef/data/image_io.hpp>
 #include <imbdef/train/background_sampler.hpp>
 
@@ -55,14 +56,8 @@ inline void run_generate(const generate_options& o) {
         for (core::index_t i = 0; i < n; ++i) {
             char stem[64];
             std::snprintf(stem, sizeof stem, "%llu-%06lld", static_cast<unsigned long long>(o.seed), first + i);
-            xt::xtensor<std::uint8_t, 3> img = xt::xtensor<std::uint8_t, 3>::from_shape({std::size_t(r), std::size_t(r), std::size_t(c)});
-            xt::xtensor<std::uint8_t, 2> mask = xt::xtensor<std::uint8_t, 2>::from_shape({std::size_t(r), std::size_t(r)});
-            for (core::index_t y = 0; y < r; ++y)
-                for (core::index_t x = 0; x < r; ++x) {
-                    for (core::index_t k = 0; k < c; ++k)
-                        img(y, x, k) = static_cast<std::uint8_t>(std::clamp(iv(i, k, y, x) * 127.5f + 128.0f, 0.0f, 255.0f));
-                    mask(y, x) = mv(i, 0, y, x) > 0.5f ? 255 : 0;
-                }
+            const auto img = imbdef::data::image_u8_from_chw(core::const_view<float>(iv.data() + i * c * r * r, {c, r, r}));
+            const auto mask = imbdef::data::mask_u8_from(core::const_view<float>(mv.data() + i * r * r, {r, r}));
             const std::string image_file = std::string("images/") + stem + ".png", mask_file = std::string("masks/") + stem + ".png";
             imbdef::data::write_png(out / image_file, img);
             imbdef::data::write_png_mask(out / mask_file, mask);

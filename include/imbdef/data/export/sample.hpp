@@ -8,6 +8,7 @@
 // maps and the mask must be exactly where the instance map is non-zero. Without maps every
 // component of the mask gets `class_id`.
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,6 +16,8 @@
 #include <nlohmann/json.hpp>
 #include <xtensor/xtensor.hpp>
 
+#include "../../core/error.hpp"
+#include "../../core/tensor.hpp"
 #include "components.hpp"
 
 namespace imbdef::data {
@@ -71,6 +74,32 @@ inline void validate(const export_sample& s) {
                            std::to_string(s.background->shape()[2]));
     }
     if (s.valid_region) same(*s.valid_region, "a valid region");
+}
+
+// A network's image [C, H, W] in [-1, 1] as 8-bit (H, W, C): v -> clamp(v 127.5 + 128, 0, 255)
+// truncated, the mapping `imbdef generate` has always used.
+inline xt::xtensor<std::uint8_t, 3> image_u8_from_chw(core::const_view<float> chw) {
+    IMBDEF_REQUIRE(chw.rank() == 3 && chw.size(0) >= 1 && chw.size(0) <= 4, "data::image_u8_from_chw",
+                   "an image [C, H, W] with 1 to 4 channels", "shape " + chw.shape().to_string());
+    const std::size_t c = static_cast<std::size_t>(chw.size(0)), h = static_cast<std::size_t>(chw.size(1)),
+                      w = static_cast<std::size_t>(chw.size(2));
+    auto out = xt::xtensor<std::uint8_t, 3>::from_shape({h, w, c});
+    for (std::size_t k = 0; k < c; ++k)
+        for (std::size_t y = 0; y < h; ++y)
+            for (std::size_t x = 0; x < w; ++x)
+                out(y, x, k) = static_cast<std::uint8_t>(
+                    std::clamp(chw[static_cast<core::index_t>((k * h + y) * w + x)] * 127.5f + 128.0f, 0.0f, 255.0f));
+    return out;
+}
+
+// A mask [H, W] (or [1, H, W]) as 8-bit 0 / 255, set where the value is > threshold.
+inline xt::xtensor<std::uint8_t, 2> mask_u8_from(core::const_view<float> mask, float threshold = 0.5f) {
+    IMBDEF_REQUIRE(mask.rank() == 2 || (mask.rank() == 3 && mask.size(0) == 1), "data::mask_u8_from",
+                   "a mask [H, W] or [1, H, W]", "shape " + mask.shape().to_string());
+    const std::size_t h = static_cast<std::size_t>(mask.size(mask.rank() - 2)), w = static_cast<std::size_t>(mask.size(mask.rank() - 1));
+    auto out = xt::xtensor<std::uint8_t, 2>::from_shape({h, w});
+    for (std::size_t i = 0; i < h * w; ++i) out.data()[i] = mask[static_cast<core::index_t>(i)] > threshold ? 255 : 0;
+    return out;
 }
 
 // The sample's kept components: from the maps when it has them, else from the mask.
