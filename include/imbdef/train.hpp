@@ -10,6 +10,7 @@
 #include "train/chart.hpp"
 #include "train/checkpoint.hpp"
 #include "train/defect_sampler.hpp"
+#include "train/defect_trainer.hpp"
 #include "train/ema.hpp"
 #include "train/finite_checks.hpp"
 #include "train/frozen_background.hpp"

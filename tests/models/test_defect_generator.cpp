@@ -391,3 +391,41 @@ TEST_CASE("several defects in one image: instance and class maps, the later pass
     CHECK_THROWS_WITH_AS(models::compose_defect_maps<double>(masks.cview(), too_few, inst.view(), cls.view()),
                          doctest::Contains("3 class labels"), imbdef::error);
 }
+
+TEST_CASE("a loss on the defect styles (the mode-seeking term's) reaches z_d and the mapping exactly") {
+    network net(micro(1, 2));
+    const core::index_t n = 2;
+    core::tensor<double> z = filled({n, 4}, 0.1), zd = filled({n, 3}, 0.3), image(net.g.image_shape(n)), logit(net.g.mask_shape(n));
+    const std::vector<int> classes{1, 0};
+    const auto styles_loss = [&](const core::tensor<double>& codes, const core::tensor<double>& r) {
+        models::defect_generator::context<double> ctx;
+        net.g.forward(std::as_const(*net.store).views(), z.cview(), codes.cview(), classes, {.image = image.view(), .mask_logit = logit.view()}, ctx);
+        const auto w = models::defect_generator::styles(ctx);
+        double l = 0;
+        for (core::index_t i = 0; i < w.numel(); ++i) l += r[i] * w[i];
+        return l;
+    };
+    core::tensor<double> r = filled({n, 3}, 1.3);
+    models::defect_generator::context<double> ctx;
+    net.g.forward(std::as_const(*net.store).views(), z.cview(), zd.cview(), classes, {.image = image.view(), .mask_logit = logit.view()}, ctx);
+    core::tensor<double> zero(image.shape()), dzd(zd.shape());
+    nn::parameter_store<double> grads(net.layout);
+    net.g.backward(std::as_const(*net.store).views(), ctx, zero.cview(), core::const_view<double>{}, dzd.view(), grads.views(),
+                   core::grad_mode::assign, core::grad_mode::assign, r.cview());
+    for (core::index_t i = 0; i < zd.numel(); ++i) {
+        const double h = 1e-6;
+        core::tensor<double> plus = zd.clone(), minus = zd.clone();
+        plus[i] += h;
+        minus[i] -= h;
+        CHECK(dzd[i] == doctest::Approx((styles_loss(plus, r) - styles_loss(minus, r)) / (2 * h)).epsilon(1e-6));
+    }
+    // The branch and the to-mask conv do not see a loss on the styles alone.
+    for (double v : grads.views()["branch.L1.weight"]) CHECK(v == 0.0);
+    double mapping = 0;
+    for (double v : grads.views()["defect_mapping.fc1.weight"]) mapping += std::abs(v);
+    CHECK(mapping > 0);
+    core::tensor<double> wrong({n, 5});
+    CHECK_THROWS_WITH_AS(net.g.backward(std::as_const(*net.store).views(), ctx, zero.cview(), core::const_view<double>{}, dzd.view(),
+                                        grads.views(), core::grad_mode::assign, core::grad_mode::assign, wrong.cview()),
+                         doctest::Contains("d_style"), imbdef::error);
+}

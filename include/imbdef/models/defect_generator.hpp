@@ -175,6 +175,11 @@ public:
     int image_channels() const noexcept { return config_.background.synthesis.image_channels; }
     int resolution() const noexcept { return config_.background.synthesis.resolution; }
     const std::vector<nn::synthesis_layer>& branch_layers() const noexcept { return branch_; }
+    // w_d of pass k after a forward pass, [N, W_d] (what a loss on the styles reads).
+    template <class T>
+    static core::const_view<T> styles(const context<T>& ctx, std::size_t k = 0) {
+        return ctx.w_d.at(k).cview();
+    }
     const nn::synthesis_layer& to_mask_layer() const noexcept { return to_mask_.front(); }
 
     void declare(const nn::registry& r) {
@@ -267,13 +272,15 @@ public:
         write_outputs(ctx, out, n, kp);
     }
 
-    // Gradients of a loss L(image, M) given d_image = dL/d(image) [N, C, R, R] and d_mask_logit =
-    // dL/dM [N, K, R, R] (empty: no loss on M): the trained parameters' gradients under
-    // param_mode and dL/dz_d under data_mode. The backbone's weights get none: it runs with
+    // Gradients of a loss L(image, M, w_d) given d_image = dL/d(image) [N, C, R, R], d_mask_logit =
+    // dL/dM [N, K, R, R] (empty: no loss on M) and d_style = dL/dw_d [N, K, W_d] or [N, W_d] (empty:
+    // none; a loss on the styles, as the mode-seeking term has): the trained parameters' gradients
+    // under param_mode and dL/dz_d under data_mode. The backbone's weights get none: it runs with
     // parameter gradients off, and its latent z is not differentiated.
     template <class T>
     void backward(nn::params_in<T> p, context<T>& ctx, core::const_view<T> d_image, core::const_view<T> d_mask_logit,
-                  core::view<T> d_z_d, nn::grads_out<T> g, core::grad_mode data_mode, core::grad_mode param_mode) const {
+                  core::view<T> d_z_d, nn::grads_out<T> g, core::grad_mode data_mode, core::grad_mode param_mode,
+                  core::const_view<T> d_style = {}) const {
         const core::index_t n = ctx.background_out.size(0), kp = ctx.passes, c = image_channels(), r = resolution();
         const std::size_t layers = branch_.size(), K = static_cast<std::size_t>(kp);
         IMBDEF_REQUIRE(d_image.shape() == image_shape(n), "models::defect_generator::backward d_image",
@@ -301,9 +308,18 @@ public:
         backbone.back().template backward<T>(p, ctx.torgb, d_rgb, nn::ensure_shape(ctx.dx[layers], ctx.x[layers].shape()), dw_unused, g,
                                  core::grad_mode::assign, off, core::grad_mode::assign);
 
-        // Every branch layer and the to-mask conv add their share of each pass's style gradient.
-        for (std::size_t k = 0; k < K; ++k)
-            for (T& v : nn::ensure_shape(ctx.d_w_d[k], ctx.w_d[k].shape())) v = T(0);
+        // Every branch layer and the to-mask conv add their share of each pass's style gradient,
+        // onto the loss's own (d_style) or zero.
+        IMBDEF_REQUIRE(d_style.empty() || d_style.numel() == n * kp * config_.w_dim, "models::defect_generator::backward d_style",
+                       "shape [" + std::to_string(n) + ", " + std::to_string(kp) + ", " + std::to_string(config_.w_dim) + "] or empty",
+                       "shape " + d_style.shape().to_string());
+        for (std::size_t k = 0; k < K; ++k) {
+            const core::view<T> dw = nn::ensure_shape(ctx.d_w_d[k], ctx.w_d[k].shape());
+            const core::index_t wd = config_.w_dim;
+            for (core::index_t s = 0; s < n; ++s)
+                for (core::index_t j = 0; j < wd; ++j)
+                    dw(s, j) = d_style.empty() ? T(0) : d_style[(s * kp + static_cast<core::index_t>(k)) * wd + j];
+        }
         const auto blend = policies::blend_at(blend_, ctx.progress);
         for (std::size_t i = layers; i-- > 0;) {
             const std::size_t j = static_cast<std::size_t>(start_) + i;
