@@ -20,8 +20,10 @@
 
 #include "commands/benchmark.hpp"
 #include "commands/generate.hpp"
+#include "commands/generate_defects.hpp"
 #include "commands/info.hpp"
 #include "commands/train_background.hpp"
+#include "commands/train_defect.hpp"
 #include <imbdef/imbdef.hpp>
 
 namespace core = imbdef::core;
@@ -126,6 +128,24 @@ int main(int argc, char** argv) {
     info_cmd->add_option("--start-layer", info_start_layer, "--stage defect: the branch's first layer (default: METHOD.md's)");
     info_cmd->add_option("--classes", info_classes, "--stage defect: defect types of the one model")->check(CLI::Range(1, 1000000));
 
+    imbdef_cli::train_defect_options td;
+    auto* td_cmd = app.add_subcommand("train-defect", "Stage 2: train the defect generator on a frozen stage-1 checkpoint "
+                                                      "(defect images with masks; several classes in one model)");
+    td_cmd->add_option("--background", td.background, "The stage-1 checkpoint (frozen)")->required()->check(CLI::ExistingFile);
+    td_cmd->add_option("--data", td.data, "Defect images with masks: MVTec AD, Magnetic Tile, image + mask folders, or the MPDD "
+                                          "layout (default: the synthetic dataset beside the stage-1 run)");
+    td_cmd->add_option("--out", td.out, "Run folder: checkpoint, samples, log")->required();
+    td_cmd->add_option("--kimg", td.kimg, "Length of the run in thousands of images")->check(CLI::PositiveNumber);
+    td_cmd->add_option("--snapshot-kimg", td.snapshot_kimg, "Checkpoint and sample grid every this many kimg")->check(CLI::PositiveNumber);
+    td_cmd->add_option("--resume", td.resume, "Continue from this stage-2 checkpoint, bit for bit")->check(CLI::ExistingFile);
+    td_cmd->add_option("--protocol", td.protocol, "all, or one-third: per class the first third (by name) trains, the rest is held out")
+        ->check(CLI::IsMember({"all", "one-third"}));
+    td_cmd->add_option("--batch", td.batch, "Images per step (even: the mode-seeking term pairs the halves)")->check(CLI::Range(2, 4096));
+    td_cmd->add_option("--seed", td.seed, "Seed of initialisation, latents, augmentation and data order");
+    td_cmd->add_option("--start-layer", td.start_layer, "The defect branch's first synthesis layer (default: METHOD.md's)");
+    td_cmd->add_flag("--no-augment", td.no_augment, "Train without ADA");
+    td_cmd->add_flag("--skip-bad-files", td.skip_bad_files, "Report unusable defect files and go on");
+
     imbdef_cli::benchmark_options bench;
     auto* bench_cmd = app.add_subcommand("benchmark", "Images per second and GFLOP/s of generation and training steps");
     bench_cmd->add_option("--preset", bench.preset, "tiny, cpu64, lite128 or paper256");
@@ -178,9 +198,10 @@ int main(int argc, char** argv) {
     tb_cmd->add_flag("--skip-bad-files", tb.skip_bad_files, "Report unreadable images and go on without them");
 
     imbdef_cli::generate_options gen;
-    auto* gen_cmd = app.add_subcommand("generate", "Background images and valid-region masks from a checkpoint, as PNG "
-                                                    "with a manifest");
-    gen_cmd->add_option("--checkpoint", gen.checkpoint, "A background-stage checkpoint")->required()->check(CLI::ExistingFile);
+    auto* gen_cmd = app.add_subcommand("generate", "From a stage-2 checkpoint: a labelled defect dataset (YOLO, COCO, data.yaml); "
+                                                   "from a stage-1 checkpoint: background images and valid-region masks, as PNG "
+                                                   "with a manifest");
+    gen_cmd->add_option("--checkpoint", gen.checkpoint, "A stage-1 (background) or stage-2 (defect) checkpoint")->required()->check(CLI::ExistingFile);
     gen_cmd->add_option("--out", gen.out, "Output folder")->required();
     gen_cmd->add_option("--count", gen.count, "Number of samples")->check(CLI::Range(1LL, 100000000LL));
     gen_cmd->add_option("--seed", gen.seed, "Seed: sample i of seed S is always the same image");
@@ -188,6 +209,17 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(0.0, 2.0));
     gen_cmd->add_option("--weights", gen.group, "G_ema (averaged, default) or G")->check(CLI::IsMember({"G_ema", "G"}));
     gen_cmd->add_option("--batch", gen.batch, "Images per forward pass")->check(CLI::Range(1, 4096));
+    imbdef_cli::generate_defect_options gen_defects;
+    gen_cmd->add_option("--class", gen_defects.classes, "Stage-2 checkpoints: 'all' (every class in turn) or class names, comma-separated");
+    gen_cmd->add_option("--defects-per-image", gen_defects.defects_per_image, "Stage-2: defects painted on each image (1 to 64)")
+        ->check(CLI::Range(1, 64));
+    gen_cmd->add_option("--size", gen_defects.size, "Stage-2: resize every sample to WxH (images area/bicubic, masks nearest)");
+    gen_cmd->add_option("--yolo", gen_defects.yolo, "Stage-2: YOLO labels for 'detect' (boxes) or 'segment' (polygons)")
+        ->check(CLI::IsMember({"detect", "segment"}));
+    gen_cmd->add_option("--coco", gen_defects.coco, "Stage-2: COCO segmentation as 'rle' (exact) or 'polygon'")
+        ->check(CLI::IsMember({"rle", "polygon"}));
+    gen_cmd->add_flag("--no-reject", gen_defects.no_reject, "Stage-2: keep every sample, even those whose measurements fail");
+    gen_cmd->add_flag("--overwrite", gen_defects.overwrite, "Stage-2: write into a non-empty dataset folder, replacing its files");
 
     CLI11_PARSE(app, argc, argv);
     try {
@@ -204,7 +236,15 @@ int main(int argc, char** argv) {
                 imbdef_cli::print_info(info_preset, info_channels);
         }
         if (*tb_cmd) return imbdef_cli::run_train_background(tb);
-        if (*gen_cmd) imbdef_cli::run_generate(gen);
+        if (*td_cmd) return imbdef_cli::run_train_defect(td);
+        if (*gen_cmd) {
+            // What the checkpoint holds decides what is generated: backgrounds, or a defect dataset.
+            const auto kind = imbdef::train::checkpoint_reader(gen.checkpoint).json_metadata().value("kind", std::string());
+            if (kind == imbdef::train::defect_sampler::checkpoint_kind)
+                imbdef_cli::run_generate_defects(gen.checkpoint, gen.out, gen.group, gen.count, gen.seed, gen.truncation, gen_defects);
+            else
+                imbdef_cli::run_generate(gen);
+        }
         if (*bench_cmd) imbdef_cli::run_benchmark(bench);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "imbdef: %s\n", e.what());

@@ -16,7 +16,8 @@
 // A stage-2 checkpoint holds the defect generator's layout (the frozen "background." tensors
 // included) in its groups "G" and "G_ema", and metadata of kind "imbdef.defect" with
 //   config: {preset, image_channels, classes: [names...], start_layer}
-//   class_area: [[min, max], ...]  defect area fractions seen in training, per class (optional)
+//   class_area: [[min, max], ...]  defect area fractions seen in training, per class (optional; also
+//                                  read from extra.class_area, where imbdef train-defect puts it)
 //   background_checkpoint: {sha256, path}                                          (optional)
 
 #include <array>
@@ -64,7 +65,11 @@ public:
                          cfg.at("classes").get<std::vector<std::string>>(), cfg.value("start_layer", -1));
         r.load_group(group, *s.params_);
         s.metadata_ = meta;
-        if (meta.contains("class_area")) s.class_area_ = meta["class_area"].get<std::vector<std::array<double, 2>>>();
+        // Written by the trainer under "extra" (train::training_checkpoint_writer), or at the top.
+        const nlohmann::json* area = meta.contains("class_area") ? &meta["class_area"]
+                                     : meta.contains("extra") && meta["extra"].contains("class_area") ? &meta["extra"]["class_area"]
+                                                                                                     : nullptr;
+        if (area) s.class_area_ = area->get<std::vector<std::array<double, 2>>>();
         return s;
     }
 

@@ -1,0 +1,142 @@
+#pragma once
+// imbdef generate --checkpoint DEFECT_CKPT ...: a labelled, detector-ready dataset from a stage-2
+// checkpoint (docs/export.md has the files). For every sample, reproducible from (seed, index):
+// the defect image, its mask, the class and instance maps when several defects share an image,
+// the paired defect-free background and the valid region; YOLO labels, one COCO JSON per split,
+// an Ultralytics data.yaml and a manifest (seeds, classes, truncation, checkpoint hash, version,
+// rejections by reason).
+//
+// Samples are judged by their own measurements (metrics/rejection.hpp) and a failed one is
+// replaced by the next index, never kept silently: --count is the number kept, and the manifest
+// counts every rejection by reason. --no-reject keeps everything.
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <imbdef/data/export.hpp>
+#include <imbdef/metrics/rejection.hpp>
+#include <imbdef/models/defect_maps.hpp>
+#include <imbdef/train/defect_sampler.hpp>
+#include <imbdef/train/defect_trainer.hpp>
+
+namespace imbdef_cli {
+
+struct generate_defect_options {
+    std::string classes = "all";   // "all", or names separated by commas
+    int defects_per_image = 1;
+    std::string size;              // WxH; empty: the training resolution
+    std::string yolo = "detect";   // detect or segment
+    std::string coco = "rle";      // rle or polygon
+    bool no_reject = false;
+    bool overwrite = false;
+};
+
+inline void run_generate_defects(const std::string& checkpoint, const std::string& out_dir, const std::string& group,
+                                 long long count, std::uint64_t seed, double truncation, const generate_defect_options& o) {
+    namespace fs = std::filesystem;
+    namespace core = imbdef::core;
+    namespace data = imbdef::data;
+    namespace metrics = imbdef::metrics;
+    const std::string cmd = "imbdef generate";
+    auto sampler = imbdef::train::defect_sampler::load(checkpoint, group);
+    IMBDEF_REQUIRE(o.defects_per_image >= 1 && o.defects_per_image <= imbdef::train::defect_sampler::max_passes,
+                   cmd + " --defects-per-image", "1 to " + std::to_string(imbdef::train::defect_sampler::max_passes),
+                   std::to_string(o.defects_per_image));
+    std::vector<int> classes;
+    if (o.classes == "all") {
+        classes = sampler.all_classes();
+    } else {
+        std::stringstream names(o.classes);
+        for (std::string name; std::getline(names, name, ',');) classes.push_back(sampler.class_index(name));
+    }
+    std::optional<std::pair<core::index_t, core::index_t>> size;
+    if (!o.size.empty()) {
+        long w = 0, h = 0;
+        char x = 0;
+        std::istringstream in(o.size);
+        IMBDEF_REQUIRE((in >> w >> x >> h) && x == 'x' && w >= 1 && h >= 1 && in.peek() == EOF, cmd + " --size", "WxH, like 640x480",
+                       "'" + o.size + "'");
+        size = {h, w};
+    }
+    data::export_options eo;
+    eo.class_names = sampler.class_names();
+    eo.yolo = o.yolo == "segment" ? data::yolo_task::segment : data::yolo_task::detect;
+    eo.coco = o.coco == "polygon" ? data::coco_segmentation::polygon : data::coco_segmentation::rle;
+    eo.overwrite = o.overwrite;
+    data::dataset_writer writer(out_dir, eo);
+
+    const core::index_t k = o.defects_per_image, c = sampler.image_channels(), r = sampler.resolution(), plane = r * r;
+    auto batch = sampler.make_batch(8, k);
+    const auto& areas = sampler.class_area();
+    metrics::rejection_counts counts;
+    core::tensor<std::int32_t> instance({8, r, r}), class_map({8, r, r});
+    core::tensor<float> any_mask({r, r});
+    long long kept = 0;
+    std::uint64_t index = 0;
+    // A model that fails on every sample must not loop forever: give up after 100 tries per sample.
+    const std::uint64_t max_tries = static_cast<std::uint64_t>(count) * 100 + 100;
+    while (kept < count) {
+        IMBDEF_REQUIRE(index < max_tries, cmd, "samples that pass their measurements (or --no-reject)",
+                       std::to_string(counts.rejected()) + " rejected of " + std::to_string(index) + " after " + std::to_string(kept) +
+                           " kept; the rejections by reason are in the log above");
+        sampler.generate(seed, index, classes, batch, truncation);
+        imbdef::models::compose_defect_maps<float>(batch.mask.cview(), batch.classes, instance.view(), class_map.view());
+        for (core::index_t i = 0; i < 8 && kept < count; ++i, ++index) {
+            const core::const_view<float> image(batch.image.data() + i * c * plane, {c, r, r}),
+                background(batch.background.data() + i * c * plane, {c, r, r}), valid(batch.valid_region.data() + i * plane, {r, r});
+            metrics::rejection_reason reason = metrics::rejection_reason::none;
+            for (float& v : any_mask) v = 0;
+            for (core::index_t p = 0; p < k && reason == metrics::rejection_reason::none; ++p) {
+                const core::const_view<float> m(batch.mask.data() + (i * k + p) * plane, {r, r});
+                for (core::index_t q = 0; q < plane; ++q) any_mask[q] = std::max(any_mask[q], m[q]);
+                if (o.no_reject) continue;
+                const int cls = batch.classes[static_cast<std::size_t>(i * k + p)];
+                reason = metrics::judge_defect_sample(image, background, m, valid,
+                                                      areas.empty() ? std::nullopt : std::optional(areas[static_cast<std::size_t>(cls)]))
+                             .reason;
+            }
+            counts.add(reason);
+            if (reason != metrics::rejection_reason::none) continue;
+            char name[64];
+            std::snprintf(name, sizeof name, "%llu-%06llu", static_cast<unsigned long long>(seed), static_cast<unsigned long long>(index));
+            data::export_sample s{.name = name,
+                                  .image = data::image_u8_from_chw(image),
+                                  .mask = data::mask_u8_from(any_mask.cview()),
+                                  .class_id = batch.classes[static_cast<std::size_t>(i * k)],
+                                  .background = data::image_u8_from_chw(background),
+                                  .valid_region = data::mask_u8_from(valid),
+                                  .metadata = {{"seed", seed}, {"index", index}}};
+            if (k > 1) {
+                auto inst = xt::xtensor<std::int32_t, 2>::from_shape({std::size_t(r), std::size_t(r)}), cls = inst;
+                std::copy_n(instance.data() + i * plane, plane, inst.data());
+                std::copy_n(class_map.data() + i * plane, plane, cls.data());
+                s.instance = std::move(inst);
+                s.class_map = std::move(cls);
+            }
+            if (size) s = data::resize_sample(s, size->first, size->second);
+            writer.add(s);
+            ++kept;
+        }
+    }
+    data::export_metadata meta;
+    meta.run = {{"checkpoint", fs::absolute(checkpoint).string()},
+                {"checkpoint_hash", imbdef::train::file_content_hash(checkpoint)},
+                {"weights", group},
+                {"seed", seed},
+                {"truncation_psi", truncation},
+                {"defects_per_image", k},
+                {"classes", o.classes},
+                {"reject", !o.no_reject}};
+    for (const auto reason : metrics::rejection_reasons) meta.rejected[std::string(metrics::to_string(reason))] = static_cast<core::index_t>(counts.of(reason));
+    writer.finish(meta);
+    std::printf("%lld defect samples in %s (%llu rejected: ", kept, out_dir.c_str(), static_cast<unsigned long long>(counts.rejected()));
+    for (const auto reason : metrics::rejection_reasons)
+        std::printf("%s %llu%s", std::string(metrics::to_string(reason)).c_str(), static_cast<unsigned long long>(counts.of(reason)),
+                    reason == metrics::rejection_reasons.back() ? ")\n" : ", ");
+}
+
+}  // namespace imbdef_cli
