@@ -7,7 +7,11 @@
 #      D_img and D_match, ADA, lazy R1) with the cpu64 preset for about ten minutes on this
 #      machine's cores (IMBDEF_DEMO_MINUTES to change), writing checkpoints, sample grids, a
 #      JSON-lines log and an HTML report as it goes,
-#   3. generate background images and their valid-region masks from the checkpoint.
+#   3. generate background images and their valid-region masks from the checkpoint,
+#   4. train the defect stage (stage 2: the defect branch on the frozen background, all four defect
+#      types in one model) on the dataset's few defect images for a few minutes
+#      (IMBDEF_DEMO_DEFECT_MINUTES, default 4),
+#   5. generate a labelled defect dataset from it: YOLO labels, COCO JSON, data.yaml.
 #   scripts/demo.sh [out_dir]     (default: runs/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +19,7 @@ source scripts/env.sh
 
 out="${1:-runs/demo}"
 minutes="${IMBDEF_DEMO_MINUTES:-10}"
+defect_minutes="${IMBDEF_DEMO_DEFECT_MINUTES:-4}"
 scripts/setup.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target imbdef_cli
@@ -28,6 +33,9 @@ mkdir -p "$out"
   --snapshot-kimg 0.5 --metrics-kimg 2 --out "$out/train"
 "$imbdef" generate --checkpoint "$out/train/checkpoint.safetensors" --count 32 --seed 1 --out "$out/generated"
 "$imbdef" info "$out/train/checkpoint.safetensors" > "$out/checkpoint_info.txt"
+"$imbdef" train-defect --background "$out/train/checkpoint.safetensors" --data "$out/data/mixed" --kimg 2 \
+  --max-minutes "$defect_minutes" --snapshot-kimg 0.25 --out "$out/defects"
+"$imbdef" generate --checkpoint "$out/defects/checkpoint.safetensors" --count 64 --seed 1 --out "$out/dataset" --overwrite
 
 echo
 echo "demo outputs are in $(cd "$out" && pwd):"
@@ -36,3 +44,5 @@ echo "  train/report.html       the training report: sample grids over time, los
 echo "  train/samples/          sample grids (image | valid region) of the EMA generator"
 echo "  train/checkpoint.safetensors  the trained background stage (imbdef info, imbdef generate)"
 echo "  generated/              32 generated backgrounds with their valid-region masks and a manifest"
+echo "  defects/samples/        stage-2 sample grids (background | defect | mask outline), one file per snapshot"
+echo "  dataset/                a labelled defect dataset: images/, labels/ (YOLO), annotations/ (COCO), data.yaml"

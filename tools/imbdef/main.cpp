@@ -137,6 +137,8 @@ int main(int argc, char** argv) {
     td_cmd->add_option("--out", td.out, "Run folder: checkpoint, samples, log")->required();
     td_cmd->add_option("--kimg", td.kimg, "Length of the run in thousands of images")->check(CLI::PositiveNumber);
     td_cmd->add_option("--snapshot-kimg", td.snapshot_kimg, "Checkpoint and sample grid every this many kimg")->check(CLI::PositiveNumber);
+    td_cmd->add_option("--max-minutes", td.max_minutes, "Stop (with a checkpoint) after this many minutes; --resume continues")
+        ->check(CLI::NonNegativeNumber);
     td_cmd->add_option("--resume", td.resume, "Continue from this stage-2 checkpoint, bit for bit")->check(CLI::ExistingFile);
     td_cmd->add_option("--protocol", td.protocol, "all, or one-third: per class the first third (by name) trains, the rest is held out")
         ->check(CLI::IsMember({"all", "one-third"}));

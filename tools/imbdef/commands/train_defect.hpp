@@ -37,6 +37,7 @@ struct train_defect_options {
     std::string protocol = "all";  // all, or one-third (the literature's: the first third of each class trains)
     double kimg = 4;
     double snapshot_kimg = 1;
+    double max_minutes = 0;  // 0: no time bound; else stop (with a checkpoint) after this long, to --resume later
     std::uint64_t seed = 0;
     int batch = 8;
     int start_layer = -1;
@@ -168,7 +169,12 @@ inline int run_train_defect(const train_defect_options& o) {
     train::json_lines_log log(run / "log.jsonl");
     train::progress_reporter progress(total_images, trainer.images_seen());
     std::int64_t next_snapshot = (trainer.images_seen() / snapshot_images + 1) * snapshot_images;
-    while (trainer.images_seen() < total_images) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto out_of_time = [&] {
+        return o.max_minutes > 0 &&
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() > 60.0 * o.max_minutes;
+    };
+    while (trainer.images_seen() < total_images && !out_of_time()) {
         const auto s = trainer.step(reals);
         nlohmann::json rec = {{"step", s.step},          {"kimg", static_cast<double>(s.images_seen) / 1000.0},
                               {"loss_g", s.loss_g},      {"adv_img", s.loss_g_img},
