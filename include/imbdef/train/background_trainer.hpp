@@ -55,6 +55,7 @@
 #include "ema.hpp"
 #include "finite_checks.hpp"
 #include "gan_iteration.hpp"
+#include "gan_state.hpp"
 #include "optimized_network.hpp"
 #include "trainer_state.hpp"
 #include "training_checkpoint.hpp"
@@ -194,36 +195,14 @@ public:
     // its EMA, D_img, D_match), the optimisers' moments and step counts, the counters and the
     // augmentation's state.
     void save(const std::filesystem::path& path, const nlohmann::json& extra = {}) const {
-        training_checkpoint_writer w(describe());
-        w.add_network("G", g_);
-        w.add_copy("G_ema", g_ema_);
-        w.add_network("D_img", d_img_);
-        w.add_network("D_match", d_match_);
-        state_.save(w.metadata());
-        augment_.save(w.metadata());
-        w.write(path, extra);
+        save_gan_checkpoint(path, describe(), extra, g_, g_ema_, d_img_, d_match_, state_, augment_);
     }
 
     // Restores a checkpoint written by save() for the same configuration. The configuration in
     // the file must equal this trainer's (preset, channels, batch, seed, ...; total_kimg may
     // differ so that a run can be extended); the first difference is named and nothing changes.
     void load(const std::filesystem::path& path) {
-        training_checkpoint_reader r(path, describe(), "a background-stage checkpoint", {"total_kimg"});
-        // Read into copies first so a damaged file leaves the trainer as it was.
-        const nn::parameter_store<float> g = r.parameters("G", g_.layout()), ge = r.parameters("G_ema", g_.layout()),
-                                         di = r.parameters("D_img", d_img_.layout()),
-                                         dm = r.parameters("D_match", d_match_.layout());
-        const optimizer_snapshot go = r.optimizer("G", g_.layout()), dio = r.optimizer("D_img", d_img_.layout()),
-                                 dmo = r.optimizer("D_match", d_match_.layout());
-        tuned_augmentation<Augmentation> aug = augment_.restored(r.metadata());
-        const trainer_state counters = state_.restored(r.metadata());
-        // Nothing failed: commit.
-        g_.restore(g, go);
-        nn::copy_values<float>(ge.views(), g_ema_.views());
-        d_img_.restore(di, dio);
-        d_match_.restore(dm, dmo);
-        augment_ = std::move(aug);
-        state_ = counters;
+        load_gan_checkpoint(path, describe(), "a background-stage checkpoint", {"total_kimg"}, g_, g_ema_, d_img_, d_match_, state_, augment_);
     }
 
     // The checkpoint's description of this configuration (also what `imbdef info CKPT` prints).
