@@ -133,7 +133,15 @@ inline int run_train_defect(const train_defect_options& o) {
     topt.start_layer = o.start_layer;
     topt.augment = !o.no_augment;
     train::defect_trainer trainer(topt);
-    data::defect_batches reals(data::load_defect_tensors(set, split.train), o.seed, o.x_flip);
+    // The training defects, decoded once: a grid of them, then the batch source owns them.
+    data::defect_tensors train_defects = data::load_defect_tensors(set, split.train);
+    {
+        const core::index_t g = std::min<core::index_t>(8, train_defects.images.size(0)), c = train_defects.images.size(1),
+                            r = train_defects.images.size(2);
+        const core::const_view<float> images(train_defects.images.data(), {g, c, r, r});
+        defect_detail::write_defect_grid(run / "reals.png", images, images, core::const_view<float>(train_defects.masks.data(), {g, 1, r, r}));
+    }
+    data::defect_batches reals(std::move(train_defects), o.seed, o.x_flip);
     if (!o.resume.empty()) {
         trainer.load(o.resume);
         reals.seek(static_cast<std::uint64_t>(trainer.steps_done()), o.batch);
@@ -146,23 +154,16 @@ inline int run_train_defect(const train_defect_options& o) {
 
     // What a snapshot writes: the checkpoint (with the class areas the sampler's rejection reads)
     // and a grid of the EMA generator at fixed seeds.
+    train::defect_sampler sampler(std::string(preset.name), stage1.image_channels, set.class_names, trainer.generator().start_layer());
+    auto batch = sampler.make_batch(2 * sampler.num_classes());
     const auto snapshot = [&] {
         trainer.save(run / "checkpoint.safetensors", extra);
-        train::defect_sampler sampler(std::string(preset.name), stage1.image_channels, set.class_names, trainer.generator().start_layer());
         imbdef::nn::copy_values<float>(trainer.generator_ema().views(), sampler.parameters().views());
-        auto batch = sampler.make_batch(2 * sampler.num_classes());
         sampler.generate(12345, 0, sampler.all_classes(), batch);
         char name[64];
         std::snprintf(name, sizeof name, "samples/%08.3f-kimg.png", static_cast<double>(trainer.images_seen()) / 1000.0);
         defect_detail::write_defect_grid(run / name, batch.background.cview(), batch.image.cview(), batch.mask.cview());
     };
-    {
-        const auto t = data::load_defect_tensors(set, split.train);
-        const core::index_t g = std::min<core::index_t>(8, t.images.size(0)), c = t.images.size(1), r = t.images.size(2);
-        defect_detail::write_defect_grid(run / "reals.png", core::const_view<float>(t.images.data(), {g, c, r, r}),
-                                         core::const_view<float>(t.images.data(), {g, c, r, r}),
-                                         core::const_view<float>(t.masks.data(), {g, 1, r, r}));
-    }
 
     const auto total_images = static_cast<std::int64_t>(o.kimg * 1000.0);
     const auto snapshot_images = static_cast<std::int64_t>(o.snapshot_kimg * 1000.0);
