@@ -4,6 +4,7 @@
 // core/xtensor.hpp) so that code which needs neither does not pay for them.
 
 #include "core/arena.hpp"
+#include "core/content_hash.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/fp.hpp"

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/content_hash.hpp"
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/shape.hpp"
@@ -69,16 +70,9 @@ struct parameter_entry {
     index_t offset;  // in elements, into the flat storage of `role`
 };
 
-// 64-bit FNV-1a: the Philox stream of a tensor is derived from its name, so adding or removing
+// The Philox stream of a tensor is derived from its name (64-bit FNV-1a), so adding or removing
 // another tensor never changes how this one is initialised.
-constexpr std::uint64_t name_hash(std::string_view s) noexcept {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (char c : s) {
-        h ^= static_cast<unsigned char>(c);
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
+constexpr std::uint64_t name_hash(std::string_view s) noexcept { return core::fnv1a(s); }
 
 class parameter_layout {
 public:

@@ -28,7 +28,6 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,6 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../core/content_hash.hpp"
 #include "../core/error.hpp"
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
@@ -73,25 +73,6 @@ template <class S>
 concept defect_batch_source = requires(S& s, core::view<float> images, core::view<float> masks, std::span<int> classes) {
     s.next(images, masks, classes);
 };
-
-// A file's content hash (64-bit FNV-1a over its bytes, as hex): what a stage-2 checkpoint records
-// of the stage-1 checkpoint it froze, so that a resume with another file is refused.
-inline std::string file_content_hash(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    IMBDEF_REQUIRE(in.is_open(), "train::file_content_hash", "a readable file", path.string());
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    char buf[1 << 16];
-    while (in) {
-        in.read(buf, sizeof buf);
-        for (std::streamsize i = 0; i < in.gcount(); ++i) {
-            h ^= static_cast<unsigned char>(buf[i]);
-            h *= 0x100000001b3ull;
-        }
-    }
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-    return hex;
-}
 
 struct defect_training_options {
     std::filesystem::path background_checkpoint;  // the stage-1 checkpoint: G_ema frozen, D_img fine-tuned
@@ -148,7 +129,7 @@ public:
     explicit basic_defect_trainer(defect_training_options o)
         : options_((o.validate(), std::move(o))),
           stage1_(read_background_checkpoint(options_.background_checkpoint)),
-          stage1_hash_(file_content_hash(options_.background_checkpoint)),
+          stage1_hash_(core::file_content_hash(options_.background_checkpoint)),
           preset_(*stage1_.preset),
           channels_(stage1_.image_channels),
           state_{.seed = options_.seed, .total_kimg = options_.total_kimg},

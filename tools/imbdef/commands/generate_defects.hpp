@@ -124,7 +124,7 @@ inline void run_generate_defects(const std::string& checkpoint, const std::strin
     }
     data::export_metadata meta;
     meta.run = {{"checkpoint", fs::absolute(checkpoint).string()},
-                {"checkpoint_hash", imbdef::train::file_content_hash(checkpoint)},
+                {"checkpoint_hash", imbdef::core::file_content_hash(checkpoint)},
                 {"weights", group},
                 {"seed", seed},
                 {"truncation_psi", truncation},
