@@ -282,7 +282,8 @@ TEST_CASE("mask resampling: its backward is the adjoint of its forward") {
 }
 
 TEST_CASE("alignment at the output: with the hard gate at the last filtered layer, the image changes exactly where m is 1") {
-    const auto c = micro(2);  // the blend right before the pixel-local to-RGB layer
+    auto c = micro(2);  // the blend right before the pixel-local to-RGB layer
+    c.composite.radius = -1;  // the network's own alignment, without the output composite
     models::basic_defect_generator<policies::hard_gate_blend> g(c);
     nn::parameter_layout layout;
     g.declare(nn::registry(layout));
@@ -428,4 +429,79 @@ TEST_CASE("a loss on the defect styles (the mode-seeking term's) reaches z_d and
     CHECK_THROWS_WITH_AS(net.g.backward(std::as_const(*net.store).views(), ctx, zero.cview(), core::const_view<double>{}, dzd.view(),
                                         grads.views(), core::grad_mode::assign, core::grad_mode::assign, wrong.cview()),
                          doctest::Contains("d_style"), imbdef::error);
+}
+
+TEST_CASE("output composite: B is 1 on the mask, soft within the radius, exactly 0 beyond it") {
+    const core::index_t r = 12;
+    std::vector<double> weight(r * r), scratch(r * r);
+    // One defect pixel block at rows 5-6, columns 4-5, and one at the border (row 0, column 11).
+    const auto inside = [](core::index_t q) {
+        const core::index_t y = q / 12, x = q % 12;
+        return (y >= 5 && y <= 6 && x >= 4 && x <= 5) || (y == 0 && x == 11);
+    };
+    const auto chebyshev = [&](core::index_t q) {
+        core::index_t best = 1000;
+        for (core::index_t p = 0; p < r * r; ++p)
+            if (inside(p)) best = std::min(best, std::max(std::abs(p / r - q / r), std::abs(p % r - q % r)));
+        return best;
+    };
+    for (const int radius : {2, 3, 5}) {
+        models::output_composite{radius}.weights(r, inside, scratch.data(), weight.data());
+        for (core::index_t q = 0; q < r * r; ++q) {
+            const auto d = chebyshev(q);
+            CAPTURE(radius);
+            CAPTURE(q);
+            if (d == 0) CHECK(weight[q] == 1.0);
+            else if (d > radius) CHECK(weight[q] == 0.0);
+            else CHECK((weight[q] > 0.0 && weight[q] <= 1.0));
+        }
+    }
+    models::output_composite{0}.weights(r, inside, scratch.data(), weight.data());
+    for (core::index_t q = 0; q < r * r; ++q) CHECK(weight[q] == (inside(q) ? 1.0 : 0.0));
+    models::output_composite{-1}.weights(r, inside, scratch.data(), weight.data());
+    for (core::index_t q = 0; q < r * r; ++q) CHECK(weight[q] == 1.0);
+    auto c = micro(0);
+    c.composite.radius = 1;
+    CHECK_THROWS_WITH_AS(models::defect_generator{c}, doctest::Contains("composite"), imbdef::error);
+}
+
+TEST_CASE("output composite: beyond the band around the mask the defect image is the background bit for bit; off, the soft blend leaks there") {
+    const auto changed_far_outside = [](int radius) {
+        auto c = micro(0);
+        c.composite.radius = radius;
+        network net(c, 11);
+        const core::index_t n = 4, plane = 16 * 16;
+        core::tensor<double> z = filled({n, 4}, 0.1), zd({n, 3}), image(net.g.image_shape(n)), logit(net.g.mask_shape(n)),
+                             m(net.g.mask_shape(n)), bg(net.g.image_shape(n));
+        for (core::index_t i = 0; i < zd.numel(); ++i) zd[i] = std::sin(1.7 * static_cast<double>(i));
+        models::defect_generator::context<double> ctx;
+        net.g.forward(std::as_const(*net.store).views(), z.cview(), zd.cview(), {},
+                      {.image = image.view(), .mask_logit = logit.view(), .mask = m.view(), .background = bg.view()}, ctx);
+        core::index_t far = 0, changed = 0, masked = 0;
+        for (core::index_t s = 0; s < n; ++s)
+            for (core::index_t q = 0; q < plane; ++q) {
+                masked += m[s * plane + q] > 0;
+                bool near = false;
+                for (core::index_t p = 0; p < plane && !near; ++p)
+                    near = m[s * plane + p] > 0 && std::max(std::abs(p / 16 - q / 16), std::abs(p % 16 - q % 16)) <= 2;
+                if (near) continue;
+                ++far;
+                changed += image[s * plane + q] != bg[s * plane + q];
+            }
+        REQUIRE(masked > 0);
+        REQUIRE(far > 0);
+        return changed;
+    };
+    CHECK(changed_far_outside(2) == 0);
+    CHECK(changed_far_outside(-1) > 0);
+}
+
+TEST_CASE("output composite: the whole generator's gradients still match finite differences, radius 0 and off") {
+    for (const int radius : {0, -1}) {
+        auto c = micro(1);
+        c.composite.radius = radius;
+        CAPTURE(radius);
+        const auto r = check_whole(defect_module<>{models::defect_generator(c)}, {2, 3});
+        CHECK_MESSAGE(r.ok, r.to_string());
+    }
 }

@@ -13,6 +13,8 @@
 //              = resample_j(M^k_{j-1})      (j > s)   the layer's own padding, filters, up and down
 //       x_{j+1} = blend(... blend(F_S, F_R^1, M^1_j) ..., F_R^K, M^K_j)
 //   defect image = 0.25 * to-RGB_N(x_N, w)[image channels];  M^k = M^k_{N-1};  m^k = 1[M^k >= 0] (* b)
+//   then composited onto the background outside a band around the union of the masks
+//   (models/output_composite.hpp): farther out, the defect image is the background bit for bit.
 //
 // Every branch layer reads the blended features x_j, which carry every pass's defect from the
 // layer before: a later pass sees, and paints over, the earlier ones. With the additive blends of
@@ -53,6 +55,7 @@
 #include "../policies/detail_injection.hpp"
 #include "background_generator.hpp"
 #include "mask_resampling.hpp"
+#include "output_composite.hpp"
 #include "synthesis_schedule.hpp"
 
 namespace imbdef::models {
@@ -73,6 +76,7 @@ struct defect_generator_config {
     int num_classes = 1;                        // defect types; 1: unconditional
     int start_layer = -1;                       // first layer with a branch; -1: the default above
     bool mask_in_valid_region = true;           // m <- m * b at the output
+    output_composite composite{};               // the background outside a band around the masks
 };
 
 // A preset's defect generator for `image_channels`, on the preset's background generator.
@@ -115,6 +119,7 @@ public:
                        "models::defect_generator", "z_dim, w_dim and mapping layers >= 1",
                        std::to_string(config_.z_dim) + ", " + std::to_string(config_.w_dim) + ", " +
                            std::to_string(config_.mapping_layers));
+        check_output_composite(config_.composite, "models::defect_generator composite");
         IMBDEF_REQUIRE(config_.background.synthesis.mask_channels == 1, "models::defect_generator",
                        "a background generator with its valid-region mask channel (mask_channels 1)",
                        std::to_string(config_.background.synthesis.mask_channels));
@@ -161,6 +166,7 @@ public:
         std::vector<typename mask_resampler::template context<T>> resample;  // [(i - 1) K + k]
         typename DetailInjection::template context<T> injection;
         core::tensor<T> rgb;  // [N, C + 1, R, R] the backbone's to-RGB on the defect path
+        core::tensor<T> composite, composite_scratch;  // [N, 1, R, R] B of output_composite
         typename nn::synthesis_layer::template context<T> torgb;
         // Gradients.
         std::vector<core::tensor<T>> dx, d_f_r, d_mask, d_mask_carry;
@@ -269,6 +275,7 @@ public:
         const auto& torgb = backbone.back();
         const core::view<T> rgb = nn::ensure_shape(ctx.rgb, torgb.output_shape(ctx.x[layers].shape()));
         torgb.template forward<T>(p, ctx.x[layers].cview(), w, rgb, ctx.torgb);
+        composite_weights(ctx, n, kp);
         write_outputs(ctx, out, n, kp);
     }
 
@@ -293,14 +300,16 @@ public:
         const core::view<T> dw_unused = nn::ensure_shape(ctx.w_scratch, w.shape());
         const core::grad_mode off = core::grad_mode::none;
 
-        // Through to-RGB (frozen, data only): the image's channels get d_image * 0.25, b_raw none.
+        // Through the composite (B, a step function of M, is a constant here) and to-RGB (frozen,
+        // data only): the image's channels get d_image * B * 0.25, b_raw none.
         const core::view<T> d_rgb = nn::ensure_shape(ctx.d_rgb, ctx.rgb.shape());
         const T scale = static_cast<T>(config_.background.output_scale);
         const core::index_t plane = r * r;
         for (core::index_t s = 0; s < n; ++s)
             for (core::index_t ch = 0; ch <= c; ++ch)
                 for (core::index_t q = 0; q < plane; ++q)
-                    d_rgb[(s * (c + 1) + ch) * plane + q] = ch < c ? d_image[(s * c + ch) * plane + q] * scale : T(0);
+                    d_rgb[(s * (c + 1) + ch) * plane + q] =
+                        ch < c ? d_image[(s * c + ch) * plane + q] * ctx.composite[s * plane + q] * scale : T(0);
         ctx.dx.resize(layers + 1);
         ctx.d_f_r.resize(layers * K);
         ctx.d_mask.resize(layers * K);
@@ -595,6 +604,26 @@ private:
         }
     }
 
+    // B of every sample, from the union of its passes' output masks (as `mask` reports them).
+    template <class T>
+    void composite_weights(context<T>& ctx, core::index_t n, core::index_t kp) const {
+        const core::index_t c = image_channels(), r = resolution(), plane = r * r;
+        const std::size_t last = (branch_.size() - 1) * static_cast<std::size_t>(kp);
+        const core::view<T> weight = nn::ensure_shape(ctx.composite, {n, 1, r, r});
+        const core::view<T> scratch = nn::ensure_shape(ctx.composite_scratch, {r, r});
+        const T* bg = ctx.background.features.back().data();
+        for (core::index_t s = 0; s < n; ++s) {
+            const T* b_raw = bg + (s * (c + 1) + c) * plane;
+            const auto inside = [&](core::index_t q) {
+                if (config_.mask_in_valid_region && b_raw[q] < 0) return false;
+                for (core::index_t k = 0; k < kp; ++k)
+                    if (ctx.mask[last + static_cast<std::size_t>(k)].data()[s * plane + q] >= 0) return true;
+                return false;
+            };
+            config_.composite.weights(r, inside, scratch.data(), weight.data() + s * plane);
+        }
+    }
+
     template <class T>
     void write_outputs(const context<T>& ctx, const defect_outputs<T>& out, core::index_t n, core::index_t kp) const {
         const core::index_t c = image_channels(), r = resolution(), plane = r * r;
@@ -604,9 +633,11 @@ private:
         const T* bg = ctx.background.features.back().data();  // to-RGB's output, before the 0.25
         for (core::index_t s = 0; s < n; ++s) {
             const T* b_raw = bg + (s * (c + 1) + c) * plane;
+            const T* weight = ctx.composite.data() + s * plane;
             for (core::index_t q = 0; q < c * plane; ++q) {
-                out.image[s * c * plane + q] = rgb[s * (c + 1) * plane + q] * scale;
-                if (!out.background.empty()) out.background[s * c * plane + q] = bg[s * (c + 1) * plane + q] * scale;
+                const T background = bg[s * (c + 1) * plane + q] * scale;
+                out.image[s * c * plane + q] = background + weight[q % plane] * (rgb[s * (c + 1) * plane + q] * scale - background);
+                if (!out.background.empty()) out.background[s * c * plane + q] = background;
             }
             if (!out.valid_region.empty())
                 for (core::index_t q = 0; q < plane; ++q) out.valid_region[s * plane + q] = b_raw[q] >= 0 ? T(1) : T(0);

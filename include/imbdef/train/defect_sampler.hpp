@@ -62,7 +62,9 @@ public:
         IMBDEF_REQUIRE(group == "G_ema" || group == "G", where, "the group G_ema or G", "'" + group + "'");
         const auto& cfg = meta.at("config");
         defect_sampler s(cfg.at("preset").get<std::string>(), cfg.at("image_channels").get<int>(),
-                         cfg.at("classes").get<std::vector<std::string>>(), cfg.value("start_layer", -1));
+                         cfg.at("classes").get<std::vector<std::string>>(), cfg.value("start_layer", -1),
+                         // Checkpoints from before the output composite had none.
+                         cfg.value("composite_radius", -1));
         r.load_group(group, *s.params_);
         s.metadata_ = meta;
         // Written by the trainer under "extra" (train::training_checkpoint_writer), or at the top.
@@ -73,10 +75,11 @@ public:
         return s;
     }
 
-    defect_sampler(const std::string& preset, int image_channels, std::vector<std::string> class_names, int start_layer = -1)
+    defect_sampler(const std::string& preset, int image_channels, std::vector<std::string> class_names, int start_layer = -1,
+                   int composite_radius = models::output_composite{}.radius)
         : preset_(&models::preset_by_name(preset)),
           class_names_(checked_names(std::move(class_names))),
-          g_(config(*preset_, image_channels, static_cast<int>(class_names_.size()), start_layer)) {
+          g_(config(*preset_, image_channels, static_cast<int>(class_names_.size()), start_layer, composite_radius)) {
         g_.declare(nn::registry(*layout_));
         params_ = std::make_unique<nn::parameter_store<float>>(*layout_);
     }
@@ -162,10 +165,12 @@ private:
                 IMBDEF_REQUIRE(names[i] != names[j], "defect_sampler", "distinct class names", "'" + names[i] + "' twice");
         return names;
     }
-    static models::defect_generator_config config(const models::preset& p, int channels, int classes, int start_layer) {
+    static models::defect_generator_config config(const models::preset& p, int channels, int classes, int start_layer,
+                                                  int composite_radius) {
         IMBDEF_REQUIRE(channels == 1 || channels == 3, "defect_sampler", "1 or 3 image channels", std::to_string(channels));
         auto c = models::defect_generator_config_for(p, channels, classes);
         c.start_layer = start_layer;
+        c.composite.radius = composite_radius;
         return c;
     }
 

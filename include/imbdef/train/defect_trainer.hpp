@@ -81,6 +81,7 @@ struct defect_training_options {
     double total_kimg = 100;
     std::uint64_t seed = 0;
     int start_layer = -1;        // the branch's first layer; -1: METHOD.md's default
+    int composite_radius = 2;    // models::output_composite: the background beyond this band; -1: off
     double g_lr = 0.0025, d_lr = 0.002;
     double r1_gamma = -1;        // < 0: 0.5 (R / 128)^2, as stage 1
     int r1_interval = 16;
@@ -104,6 +105,7 @@ struct defect_training_options {
         IMBDEF_REQUIRE(match_weight >= 0 && esl_weight >= 0 && rcl_weight >= 0, where, "loss weights >= 0",
                        std::to_string(match_weight) + ", " + std::to_string(esl_weight) + ", " + std::to_string(rcl_weight));
         IMBDEF_REQUIRE(mask_sharpness > 0, where, "mask_sharpness > 0", std::to_string(mask_sharpness));
+        models::check_output_composite({composite_radius}, where + " composite_radius");
     }
 };
 
@@ -221,6 +223,7 @@ public:
                               {"image_channels", channels_},
                               {"classes", options_.class_names},
                               {"start_layer", g_module_.start_layer()},
+                              {"composite_radius", options_.composite_radius},
                               {"batch", options_.batch},
                               {"total_kimg", options_.total_kimg},
                               {"seed", options_.seed},
@@ -246,6 +249,7 @@ private:
     models::defect_generator_config generator_config() const {
         auto c = models::defect_generator_config_for(preset_, channels_, num_classes());
         c.start_layer = options_.start_layer;
+        c.composite.radius = options_.composite_radius;
         return c;
     }
 
