@@ -34,7 +34,7 @@ TEST_CASE("a good sample is accepted with its measurements") {
     CHECK(m.pixels == 4);
     CHECK(m.area_fraction == doctest::Approx(4.0 / 64));
     CHECK(m.out_of_region == 0);
-    CHECK(m.alignment > 10);
+    CHECK(m.alignment > 0.9);
 }
 
 TEST_CASE("each reason, in order") {

@@ -2,9 +2,12 @@
 // Direct measures of two of the failure modes METHOD.md targets, computed on generated samples:
 //   out_of_region_rate  defect-mask pixels outside the valid region, as a fraction of all
 //                       defect-mask pixels (0 is perfect);
-//   mask_alignment      mean |defect image - matching background| inside the defect mask divided
-//                       by the same mean outside it: how much of the image change the mask
-//                       explains (large is good; 1 means the mask tells nothing).
+//   mask_alignment      a = mean |defect image - matching background| inside the defect mask,
+//                       b = the same mean outside it; a / (a + b): the share of the image change
+//                       that the mask explains, in [0, 1] (1: every change is under the mask;
+//                       0.5: the mask tells nothing; 0 when nothing changed at all). A bounded
+//                       share rather than the ratio a / b, because a method that changes nothing
+//                       outside the mask (copy-paste, an output composite) makes b exactly 0.
 // Images are [N, C, H, W]; masks [N, 1, H, W] with a pixel set when its value is > 0 (a logit or a
 // {0, 1} / {-1, 1} mask alike).
 
@@ -56,7 +59,7 @@ double mask_alignment(core::const_view<T> defect_image, core::const_view<T> back
                 }
             }
     const double mean_in = count_in ? sum_in / count_in : 0.0, mean_out = count_out ? sum_out / count_out : 0.0;
-    return mean_in / (mean_out + 1e-8);
+    return mean_in + mean_out > 0 ? mean_in / (mean_in + mean_out) : 0.0;
 }
 
 }  // namespace imbdef::metrics

@@ -10,9 +10,9 @@
 //                     training, widened by `area_tolerance` (a factor on both ends); skipped when
 //                     no range is known;
 //   out_of_region     the fraction of m outside b exceeds `max_out_of_region`;
-//   misaligned        mask alignment (metrics/mask_metrics.hpp: mean |x - x_bg| inside m over the
-//                     same mean outside it) is below `min_alignment`: the mask does not explain
-//                     where the image changed.
+//   misaligned        mask alignment (metrics/mask_metrics.hpp: the share of the mean change
+//                     |x - x_bg| that lies inside m) is below `min_alignment`: the mask does not
+//                     explain where the image changed.
 // The first failing test, in this order, is the reason.
 
 #include <array>
@@ -47,7 +47,7 @@ struct rejection_thresholds {
     core::index_t min_pixels = 1;
     double area_tolerance = 2.0;        // accept [min / t, max * t] of the training range
     double max_out_of_region = 0.05;
-    double min_alignment = 1.5;
+    double min_alignment = 0.6;  // the mean change inside m at least 1.5 times that outside
 };
 
 struct sample_measurement {
