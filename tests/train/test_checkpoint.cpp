@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <imbdef/train/adam.hpp>
@@ -410,4 +411,33 @@ TEST_CASE("a failed write leaves the old checkpoint intact and no temporary file
                              doctest::Contains("expected a writable location"), imbdef::error);
         only_the_old_file();
     }
+}
+
+TEST_CASE("a checkpoint write removes the temporaries that killed writers of the same file left") {
+    temp_dir dir;
+    const fs::path file = dir.path / "ckpt.safetensors";
+    // A process that no longer exists: a child that has exited and been reaped.
+    const pid_t dead = ::fork();
+    REQUIRE(dead >= 0);
+    if (dead == 0) ::_exit(0);
+    int status = 0;
+    REQUIRE(::waitpid(dead, &status, 0) == dead);
+    const std::string d = std::to_string(dead), self = std::to_string(::getpid());
+    const auto touch = [&](const std::string& name) { std::ofstream(dir.path / name) << "half a checkpoint"; };
+    touch("ckpt.safetensors.tmp-" + d + "-0");     // a killed writer of this file: removed
+    touch("ckpt.safetensors.tmp-" + self + "-99");  // a live process's (maybe mid-write): kept
+    touch("other.safetensors.tmp-" + d + "-0");    // another file's: not this writer's business
+    touch("ckpt.safetensors.tmp-x-0");             // not a temporary's name: kept
+    checkpoint_writer w;
+    core::tensor<float> small(core::shape{4}, 1.0f);
+    w.add("x", small);
+    w.write(file);
+    CHECK(fs::exists(file));
+    CHECK_FALSE(fs::exists(dir.path / ("ckpt.safetensors.tmp-" + d + "-0")));
+    CHECK(fs::exists(dir.path / ("ckpt.safetensors.tmp-" + self + "-99")));
+    CHECK(fs::exists(dir.path / ("other.safetensors.tmp-" + d + "-0")));
+    CHECK(fs::exists(dir.path / "ckpt.safetensors.tmp-x-0"));
+    // Without a destination name, every abandoned temporary of the folder goes.
+    CHECK(core::remove_abandoned_temporaries(dir.path) == 1);
+    CHECK_FALSE(fs::exists(dir.path / ("other.safetensors.tmp-" + d + "-0")));
 }

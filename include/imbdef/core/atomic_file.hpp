@@ -15,6 +15,8 @@
 #include <string>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "error.hpp"
@@ -61,6 +63,30 @@ inline void write_file_atomically(const std::filesystem::path& path, std::span<c
         ::fsync(dfd);  // best effort: some file systems refuse fsync on directories
         ::close(dfd);
     }
+}
+
+// Removes the temporaries that write_file_atomically left in `folder` when its process was killed
+// mid-write (`<file>.tmp-<pid>-<n>`; only those for destination file name `of`, when given), so
+// that a kill leaves nothing half-written behind once the file is written again. A temporary is
+// abandoned when no process `pid` exists (kill(pid, 0) fails with ESRCH); one whose pid is alive,
+// this process's own included, may still be in the middle of its write and is kept. Returns how
+// many were removed. Errors reading the folder are ignored: this is housekeeping.
+inline int remove_abandoned_temporaries(const std::filesystem::path& folder, const std::string& of = {}) {
+    int removed = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(folder, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        const auto mark = name.rfind(".tmp-");
+        if (mark == std::string::npos || (!of.empty() && name.compare(0, mark, of) != 0) || (!of.empty() && mark != of.size())) continue;
+        const std::string rest = name.substr(mark + 5);  // <pid>-<n>
+        const auto dash = rest.find('-');
+        if (dash == 0 || dash == std::string::npos || rest.find_first_not_of("0123456789-") != std::string::npos) continue;
+        const long pid = std::stol(rest.substr(0, dash));
+        if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+        std::error_code rm;
+        if (std::filesystem::remove(it->path(), rm)) ++removed;
+    }
+    return removed;
 }
 
 }  // namespace imbdef::core

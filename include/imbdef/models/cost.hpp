@@ -2,8 +2,10 @@
 // Per-layer cost of the networks, for `imbdef info` and for FLOP/s figures in benchmarks:
 // parameters (from the schedules) and multiply-accumulates per image of the forward pass, counted
 // as reference/stylegan3.md section 8 does (polyphase separable filters, the discriminator's
-// 4x4 FIR as a full 2-D filter). One MAC is two FLOPs.
+// 4x4 FIR as a full 2-D filter). One MAC is two FLOPs. From the same tables, the MACs of whole
+// training steps of both stages, pass by pass (train_step_cost below), for the training benchmarks.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -65,16 +67,24 @@ inline std::vector<layer_cost> generator_costs(const synthesis_schedule& s, int 
     return out;
 }
 
-inline std::vector<layer_cost> discriminator_costs(const discriminator_schedule& s, int in_channels, int mbstd_channels = 1) {
+// The image discriminator, or with mask_extra_channels > 0 the stage-2 matching discriminator
+// (models/matching_discriminator.hpp): each block's conv0 and skip then read the injected mask
+// too (e channels more), the mask pyramid is a 2x2 mean per level, and with num_classes > 1 the
+// class projection adds one dot product of the epilogue's width.
+inline std::vector<layer_cost> discriminator_costs(const discriminator_schedule& s, int in_channels, int mbstd_channels = 1,
+                                                   int mask_extra_channels = 0, int num_classes = 1) {
     std::vector<layer_cost> out;
+    const double extra = mask_extra_channels;
     for (const auto& b : s.blocks) {
         const double r = b.resolution, t = b.in_channels, o = b.out_channels;
         layer_cost c{"b" + std::to_string(b.resolution),
-                     std::to_string(b.in_channels) + "->" + std::to_string(b.out_channels) + ", " + std::to_string(b.resolution) + "^2"};
-        c.params = b.parameter_count(in_channels);
-        c.mac_conv = r * r * t * t * 9 + (r / 2) * (r / 2) * o * t * 9 + (r / 2) * (r / 2) * t * o +
+                     std::to_string(b.in_channels) + (mask_extra_channels ? "(+" + std::to_string(mask_extra_channels) + ")" : "") +
+                         "->" + std::to_string(b.out_channels) + ", " + std::to_string(b.resolution) + "^2"};
+        c.params = b.parameter_count(in_channels) + static_cast<long long>(mask_extra_channels) * (9 * b.in_channels + b.out_channels);
+        c.mac_conv = r * r * (t + extra) * t * 9 + (r / 2) * (r / 2) * o * t * 9 + (r / 2) * (r / 2) * (t + extra) * o +
                      (b.has_fromrgb ? r * r * in_channels * t : 0.0);
-        c.mac_filter = (r + 1) * (r + 1) * t * 16 + (r / 2) * (r / 2) * t * 16;
+        c.mac_filter = (r + 1) * (r + 1) * t * 16 + (r / 2) * (r / 2) * (t + extra) * 16;
+        if (mask_extra_channels && !b.has_fromrgb) c.mac_filter += 6 * r * r;  // this block's mask level: separable 2x2 mean
         out.push_back(c);
     }
     const double ch = s.epilogue_channels;
@@ -82,6 +92,10 @@ inline std::vector<layer_cost> discriminator_costs(const discriminator_schedule&
                                     std::to_string(s.epilogue_channels) + "->1"};
     e.params = s.epilogue_parameter_count(mbstd_channels);
     e.mac_conv = 16 * (ch + mbstd_channels) * ch * 9 + 16 * ch * ch + ch;
+    if (num_classes > 1) {
+        e.params += static_cast<long long>(num_classes) * s.epilogue_channels;
+        e.mac_other = ch;
+    }
     out.push_back(e);
     return out;
 }
@@ -147,6 +161,134 @@ inline layer_cost total_cost(const std::vector<layer_cost>& layers) {
         t.mac_other += l.mac_other;
     }
     return t;
+}
+
+// ---- Training steps ----
+//
+// The MACs of one pass of a network over one image, split by what a backward pass computes:
+//   forward  every row's MACs;
+//   data     the input gradient: every op's adjoint (transposed conv, transposed FIR, transposed
+//            dense product) costs what the op costs forward, so data = forward;
+//   weight   the parameter gradient: only rows with trained parameters have one, and there only
+//            the convolutions and dense products (one wgrad GEMM each, as many MACs as their
+//            forward); FIR filters and frozen rows (params == 0) have none.
+// So backward = 2 x forward for a trained conv and 1 x forward for a filter or a frozen layer.
+// The parameter gradient of a pass needs the data gradients of every layer above the first, so a
+// discriminator pass with parameter gradients and no input gradient still pays `data`, less its
+// first 1x1 fromrgb conv's (under 1% of a block: not subtracted).
+struct pass_macs {
+    double forward = 0, data = 0, weight = 0;
+};
+
+inline pass_macs pass_macs_of(const std::vector<layer_cost>& rows) {
+    pass_macs p;
+    for (const auto& r : rows) {
+        p.forward += r.mac_total();
+        if (r.params > 0) p.weight += r.mac_conv + r.mac_other;
+    }
+    p.data = p.forward;
+    return p;
+}
+
+inline pass_macs operator+(const pass_macs& a, const pass_macs& b) {
+    return {a.forward + b.forward, a.data + b.data, a.weight + b.weight};
+}
+
+// What a pass of one network costs, by the gradients it asks for.
+inline double forward_macs(const pass_macs& p) { return p.forward; }
+inline double input_gradient_macs(const pass_macs& p) { return p.forward + p.data; }           // G main's D passes
+inline double parameter_gradient_macs(const pass_macs& p) { return p.forward + p.data + p.weight; }  // D main, G main's G
+// Exact R1 by forward-over-reverse (policies/r1_penalty.hpp): forward, backward for g (data
+// only), tangent forward (each linear op on the tangent: one forward), tangent backward (the
+// first-order dx again, dx_dot, and the weight-gradient tangent dy_dot x^T + dy x_dot^T: two
+// wgrads): 2 forward + 3 data + 2 weight.
+inline double r1_exact_macs(const pass_macs& p) { return 2 * p.forward + 3 * p.data + 2 * p.weight; }
+
+// One network pass of a training step, per image: `macs` each time it runs, every `every`-th step
+// (1: every step; the lazy R1 interval for D reg).
+struct step_pass {
+    std::string phase, what;
+    double macs = 0;
+    int every = 1;
+    double amortized() const { return macs / every; }
+};
+
+// A training step's cost per image, pass by pass. Not counted (each below 0.1% of a cpu64 step):
+// ADA's transforms and their adjoints (per-pixel resampling, no MACs in the reference's count),
+// the soft mask's tanh and the pairs' copies, the losses (softplus per logit; stage 2's ESL, two
+// 3x3 Sobel filters and a difference per mask pixel, and RCL, a product per mask pixel), Adam and
+// the EMA (a few FLOPs per parameter per step, not per image).
+struct train_step_cost {
+    std::vector<step_pass> passes;
+    // MACs per image of a step without the lazy passes, and of the lazy passes when they run.
+    double every_step_macs() const {
+        double m = 0;
+        for (const auto& p : passes)
+            if (p.every == 1) m += p.macs;
+        return m;
+    }
+    double lazy_macs() const {
+        double m = 0;
+        for (const auto& p : passes)
+            if (p.every != 1) m += p.macs;
+        return m;
+    }
+    // Averaged over whole multiples of the lazy interval.
+    double macs_per_image() const {
+        double m = 0;
+        for (const auto& p : passes) m += p.amortized();
+        return m;
+    }
+    // Over a window of `steps` steps of which `lazy_runs` ran the lazy passes.
+    double macs_per_image(std::int64_t steps, std::int64_t lazy_runs) const {
+        return static_cast<double>(steps) * every_step_macs() + static_cast<double>(lazy_runs) * lazy_macs();
+    }
+};
+
+// Stage 1 (train/background_trainer.hpp), per image of the batch:
+//   G main  G forward; D_img and D_match forward with their input gradient (fakes); G backward,
+//           data and parameter gradients
+//   D main  G forward; D_img and D_match forward and backward with parameter gradients, on the
+//           fakes and on the reals
+//   D reg   every r1_interval steps, exact R1 on the reals for D_img and D_match
+// g: generator_costs; d_img, d_match: discriminator_costs of the two discriminators.
+inline train_step_cost background_train_step_cost(const std::vector<layer_cost>& g, const std::vector<layer_cost>& d_img,
+                                                  const std::vector<layer_cost>& d_match, int r1_interval) {
+    const pass_macs G = pass_macs_of(g), Di = pass_macs_of(d_img), Dm = pass_macs_of(d_match);
+    return {{{"G main", "G forward and backward (data + parameters)", parameter_gradient_macs(G)},
+             {"G main", "D_img forward + input gradient (fakes)", input_gradient_macs(Di)},
+             {"G main", "D_match forward + input gradient (fakes)", input_gradient_macs(Dm)},
+             {"D main", "G forward", forward_macs(G)},
+             {"D main", "D_img forward + parameter gradient (fakes, reals)", 2 * parameter_gradient_macs(Di)},
+             {"D main", "D_match forward + parameter gradient (fakes, reals)", 2 * parameter_gradient_macs(Dm)},
+             {"D reg", "D_img exact R1 (reals)", r1_exact_macs(Di), r1_interval},
+             {"D reg", "D_match exact R1 (reals)", r1_exact_macs(Dm), r1_interval}}};
+}
+
+// Stage 2 (train/defect_trainer.hpp), per image of the batch, one defect pass per image:
+//   G main  G forward (the whole background pass, then the defect path); D_img and D_match
+//           forward with their input gradient (fakes); G backward: the defect path's data
+//           gradients (branch, to-mask, mask resampling, blends, the frozen layers re-run after
+//           the start and to-RGB) and the trained rows' parameter gradients; the frozen
+//           background pass gets no backward
+//   D main  G forward; D_img on fakes and reals, D_match on fakes, reals and the shuffled-mask
+//           negatives, forward and backward with parameter gradients
+//   D reg   every r1_interval steps, exact R1 on the real pairs for D_img and D_match
+// background: generator_costs; defect: defect_path_costs; d_img: discriminator_costs;
+// d_match: discriminator_costs with the mask injection's extra channels and the classes.
+inline train_step_cost defect_train_step_cost(const std::vector<layer_cost>& background, const std::vector<layer_cost>& defect,
+                                              const std::vector<layer_cost>& d_img, const std::vector<layer_cost>& d_match,
+                                              int r1_interval) {
+    const pass_macs B = pass_macs_of(background), P = pass_macs_of(defect), Di = pass_macs_of(d_img), Dm = pass_macs_of(d_match);
+    return {{{"G main", "G forward (background pass + defect path)", B.forward + P.forward},
+             {"G main", "G backward (defect path: data + trained parameters)", P.data + P.weight},
+             {"G main", "D_img forward + input gradient (fakes)", input_gradient_macs(Di)},
+             {"G main", "D_match forward + input gradient (fakes)", input_gradient_macs(Dm)},
+             {"D main", "G forward (background pass + defect path)", B.forward + P.forward},
+             {"D main", "D_img forward + parameter gradient (fakes, reals)", 2 * parameter_gradient_macs(Di)},
+             {"D main", "D_match forward + parameter gradient (fakes, reals, shuffled masks)", 3 * parameter_gradient_macs(Dm)},
+             {"D reg", "D_img exact R1 (real pairs)", r1_exact_macs(Di), r1_interval},
+             {"D reg", "D_match exact R1 (real pairs)", r1_exact_macs(Dm), r1_interval}}};
 }
 
 }  // namespace imbdef::models

@@ -192,9 +192,14 @@ public:
     }
 
     // Writes the file atomically: readers of `path` see the old file or the new one, never a part.
+    // A writer of `path` killed mid-write (a training run stopped with kill -9 during a snapshot)
+    // left its temporary beside it: removed here, so that runs resumed after kills do not pile
+    // up checkpoint-sized files.
     void write(const std::filesystem::path& path) const {
         const std::vector<std::byte> bytes = serialize();
         core::write_file_atomically(path, bytes);
+        core::remove_abandoned_temporaries(path.has_parent_path() ? path.parent_path() : std::filesystem::path("."),
+                                           path.filename().string());
     }
 
 private:

@@ -80,12 +80,18 @@ public:
         const nlohmann::json& meta = metadata_;
         IMBDEF_REQUIRE(meta.contains("kind") && meta["kind"] == description["kind"], where_, expected_kind,
                        meta.contains("kind") ? meta["kind"].dump() : std::string("no 'kind' in its metadata"));
-        for (const auto& [key, value] : description["config"].items()) {
-            if (std::find(may_differ.begin(), may_differ.end(), key) != may_differ.end()) continue;
-            const auto& cfg = meta.at("config");
+        // The keys that shape the networks first, so that a checkpoint of another preset is named
+        // as such rather than by whichever key sorts first (a stage-1 hash, a learning rate).
+        const auto& cfg = meta.at("config");
+        const auto check = [&](const std::string& key, const nlohmann::json& value) {
+            if (std::find(may_differ.begin(), may_differ.end(), key) != may_differ.end()) return;
             IMBDEF_REQUIRE(cfg.contains(key) && cfg[key] == value, where_, "config." + key + " = " + value.dump(),
                            cfg.contains(key) ? cfg[key].dump() : std::string("missing"));
-        }
+        };
+        const auto& config = description["config"];
+        for (const char* key : {"preset", "resolution", "image_channels", "latent_dim", "classes"})
+            if (config.contains(key)) check(key, config[key]);
+        for (const auto& [key, value] : config.items()) check(key, value);
     }
 
     const nlohmann::json& metadata() const noexcept { return metadata_; }
