@@ -15,6 +15,7 @@ packages=(
   libstb-dev                         # image files
   nlohmann-json3-dev                 # metadata, checkpoints' headers
   libcli11-dev                       # the command-line program
+  chromium                           # tests/cli/report_browser.sh: the reports in a real browser
 )
 
 missing=()

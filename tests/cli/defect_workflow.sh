@@ -15,6 +15,9 @@ grep -q "total *20" "$WORK/train.out" || fail "train-defect does not print the p
 [ -f "$WORK/stage2/reals.png" ] || fail "no grid of the training defects"
 ls "$WORK/stage2/samples/"*.png >/dev/null || fail "no sample grids"
 grep -q '"esl"' "$WORK/stage2/log.jsonl" || fail "the log does not name the ESL term"
+grep -q '"type":"metrics".*"when":"end"' "$WORK/stage2/log.jsonl" || fail "no defect metrics logged at the end"
+grep -q '"crop_swd"' "$WORK/stage2/log.jsonl" || fail "the metrics record has no defect-crop SWD"
+[ -f "$WORK/stage2/report.html" ] || fail "no stage-2 report"
 "$IMBDEF" info "$WORK/stage2/checkpoint.safetensors" | grep -q "imbdef.defect" || fail "info does not name the stage-2 kind"
 
 # A dataset, every sample kept, two defects per image, resized.
@@ -33,6 +36,9 @@ if "$IMBDEF" train-defect --background "$WORK/stage2/checkpoint.safetensors" --o
   fail "a stage-2 checkpoint accepted as the stage-1 background"; fi
 grep -q "stage-1" "$WORK/err" || fail "the wrong background checkpoint is not named"
 if "$IMBDEF" train-defect --background "$WORK/stage1/checkpoint.safetensors" --out "$WORK/y" --batch 3 2>"$WORK/err"; then fail "an odd batch accepted"; fi
+if "$IMBDEF" train-defect --background "$WORK/stage1/checkpoint.safetensors" --out "$WORK/y" --classes hole,rust 2>"$WORK/err"; then
+  fail "an unknown --classes name accepted"; fi
+grep -q "expected classes of the dataset (crack, hole, scratch, stain), found 'rust'" "$WORK/err" || fail "an unknown --classes name is not answered with the known ones"
 "$IMBDEF" train-background --preset tiny --kimg 0.004 --batch 4 --seed 9 --out "$WORK/other1" >/dev/null
 if "$IMBDEF" train-defect --background "$WORK/other1/checkpoint.safetensors" --out "$WORK/z" --kimg 0.032 \
    --resume "$WORK/stage2/checkpoint.safetensors" --batch 4 2>"$WORK/err"; then fail "a resume on another stage-1 checkpoint accepted"; fi

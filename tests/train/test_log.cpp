@@ -81,3 +81,25 @@ TEST_CASE("non-finite numbers become null; non-objects and unwritable places are
     CHECK_THROWS_WITH_AS(read_json_lines(dir.path / "none.jsonl"), doctest::Contains("expected a readable JSON-lines file"),
                          imbdef::error);
 }
+
+TEST_CASE("cut_log_at_checkpoint keeps what the checkpoint had seen, its own snapshot and measurement included") {
+    temp_dir dir;
+    const auto path = dir / "log.jsonl";
+    {
+        json_lines_log log(path);
+        log.write({{"type", "run"}});
+        for (int s = 0; s < 6; ++s) {
+            log.write({{"type", "step"}, {"step", s}});
+            // After step s, s + 1 steps are done: the snapshot and metrics records carry that.
+            if (s % 2 == 1) {
+                log.write({{"type", "metrics"}, {"step", s + 1}});
+                log.write({{"type", "snapshot"}, {"step", s + 1}});
+            }
+        }
+    }
+    cut_log_at_checkpoint(path, 4);  // the checkpoint written after step 3
+    std::vector<std::string> kept;
+    for (const auto& r : read_json_lines(path).records)
+        kept.push_back(r["type"].get<std::string>() + (r.contains("step") ? std::to_string(r["step"].get<int>()) : ""));
+    CHECK(kept == std::vector<std::string>{"run", "step0", "step1", "metrics2", "snapshot2", "step2", "step3", "metrics4", "snapshot4"});
+}

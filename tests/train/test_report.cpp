@@ -195,3 +195,31 @@ TEST_CASE("the report page: sections, escaped text, series, images by name or em
         CHECK(contents(file) == embedded);
     }
 }
+
+TEST_CASE("labelled sample grids and a reference grid beside the latest samples") {
+    training_report r("stage 2");
+    r.add_samples("0 kimg", "samples/a.png");
+    const std::string plain = r.to_html();
+    // Without labels or a reference the page is what it was: a bare image in the latest figure.
+    CHECK(plain.find("<figure class=\"latest\"><img src=\"samples/a.png\" alt=\"samples, 0 kimg\"><figcaption>Latest: 0 kimg") !=
+          std::string::npos);
+    CHECK(plain.find("class=\"labelled\"") == std::string::npos);
+    CHECK(plain.find("class=\"beside\"") == std::string::npos);
+
+    grid_labels labels{.columns = {"background", "defect", "mask <overlay>"}, .rows = {{"crack", 2}, {"hole", 2}, {"stain", 1}}};
+    r.add_samples("1 kimg", "samples/b.png", labels);
+    r.set_reference("real training defects", "reals.png", {.columns = {"defect", "mask"}, .rows = {{"crack", 2}}});
+    const std::string html = r.to_html();
+    CHECK(html.find("<div class=\"beside\">") != std::string::npos);
+    CHECK(html.find("<span>background</span><span>defect</span><span>mask &lt;overlay&gt;</span>") != std::string::npos);
+    CHECK(html.find("grid-template-rows: repeat(5, 1fr)\"><span style=\"grid-row: span 2\">crack</span>"
+                    "<span style=\"grid-row: span 2\">hole</span><span style=\"grid-row: span 1\">stain</span></div>"
+                    "<img src=\"samples/b.png\"") != std::string::npos);
+    CHECK(html.find("<img src=\"reals.png\" alt=\"real training defects\">") != std::string::npos);
+    CHECK(html.find("<figcaption>real training defects</figcaption>") != std::string::npos);
+    CHECK(count(html, "class=\"labelled\"") == 2);
+    for (const char* tag : {"div", "figure", "section", "span"}) CHECK_MESSAGE(balanced(html, tag), std::string(tag));
+    CHECK_THROWS_WITH_AS(r.add_samples("2 kimg", "samples/c.png", {.columns = {}, .rows = {{"crack", 0}}}),
+                         doctest::Contains("report: add_samples samples/c.png: expected row groups spanning at least one row, found 'crack' spanning 0"),
+                         imbdef::error);
+}

@@ -435,6 +435,35 @@ inline defect_set open_defect_set(const fs::path& root, const defect_set_options
     return open_defect_set(list_defects(root, o.layout), o);
 }
 
+// The set restricted to the classes `names`, in that order (class i of the result is names[i]), to
+// train one model on part of a dataset. A name the set does not have, or one given twice, is an
+// error that lists the set's classes. Samples keep their file-name order within each class.
+inline defect_set select_classes(const defect_set& set, const std::vector<std::string>& names,
+                                 const std::string& where = "data::select_classes") {
+    std::string known;
+    for (const auto& c : set.class_names) known += (known.empty() ? "" : ", ") + c;
+    IMBDEF_REQUIRE(!names.empty(), where, "at least one class of the dataset (" + known + ")", "none");
+    std::vector<int> new_index(set.class_names.size(), -1);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const auto it = std::find(set.class_names.begin(), set.class_names.end(), names[i]);
+        IMBDEF_REQUIRE(it != set.class_names.end(), where, "classes of the dataset (" + known + ")", "'" + names[i] + "'");
+        auto& slot = new_index[static_cast<std::size_t>(it - set.class_names.begin())];
+        IMBDEF_REQUIRE(slot < 0, where, "each class once", "'" + names[i] + "' twice");
+        slot = static_cast<int>(i);
+    }
+    defect_set out = set;
+    out.class_names = names;
+    out.samples.clear();
+    for (const auto& s : set.samples)
+        if (const int k = new_index[static_cast<std::size_t>(s.class_index)]; k >= 0) {
+            out.samples.push_back(s);
+            out.samples.back().class_index = k;
+        }
+    std::stable_sort(out.samples.begin(), out.samples.end(),
+                     [](const defect_sample& a, const defect_sample& b) { return a.class_index < b.class_index; });
+    return out;
+}
+
 // The literature's protocol (DFMGAN and its successors): per class, in file-name order, the first
 // third (rounded up, at least one) trains and the rest is held out. `all` trains on everything.
 enum class split_protocol { all, one_third };

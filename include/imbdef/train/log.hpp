@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../core/atomic_file.hpp"
 #include "../core/error.hpp"
 
 namespace imbdef::train {
@@ -89,6 +90,22 @@ inline json_lines read_json_lines(const std::filesystem::path& path) {
             ++out.skipped;
     }
     return out;
+}
+
+// Cuts a run's log back to its checkpoint, which had `steps_done` steps, before a resumed run
+// appends what comes after. Step (and stop) records carry the index of their step; metrics and
+// snapshot records the number of steps done when they were taken. So records of steps from
+// steps_done on go, and the checkpoint's own measurement and snapshot stay: the resumed report
+// keeps its grid and its metrics. Records without a step (run headers) stay. Rewritten atomically.
+inline void cut_log_at_checkpoint(const std::filesystem::path& path, std::int64_t steps_done) {
+    if (!std::filesystem::exists(path)) return;
+    std::string kept;
+    for (const auto& rec : read_json_lines(path).records) {
+        const std::string type = rec.value("type", "");
+        const bool state_record = type == "metrics" || type == "snapshot";
+        if (!rec.contains("step") || rec["step"].get<std::int64_t>() < steps_done + (state_record ? 1 : 0)) kept += rec.dump() + "\n";
+    }
+    core::write_file_atomically(path, std::as_bytes(std::span(kept)));
 }
 
 }  // namespace imbdef::train

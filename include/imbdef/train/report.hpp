@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,6 +34,19 @@
 #include "chart.hpp"
 
 namespace imbdef::train {
+
+// Labels around a sample grid image: one per column of equal width over its top, and down its left
+// side one per group of rows, each spanning `rows` of the grid's equal-height rows (a grid with two
+// rows per class names each class once).
+struct grid_labels {
+    struct row_group {
+        std::string label;
+        int rows = 1;
+    };
+    std::vector<std::string> columns;
+    std::vector<row_group> rows;
+    bool empty() const noexcept { return columns.empty() && rows.empty(); }
+};
 
 struct report_options {
     bool embed_images = false;  // base64 data URIs instead of relative file names
@@ -130,8 +144,16 @@ public:
 
     // A sample grid: an image file relative to the report's directory, with its caption
     // ("1200 kimg"). The latest grid is shown large, all of them as a timeline.
-    void add_samples(std::string caption, std::string file) {
-        samples_.push_back({std::move(caption), std::move(file)});
+    // `labels` are drawn around the latest grid (the timeline shows thumbnails without them).
+    void add_samples(std::string caption, std::string file, grid_labels labels = {}) {
+        check_labels(labels, "report: add_samples " + file);
+        samples_.push_back({std::move(caption), std::move(file), std::move(labels)});
+    }
+
+    // A grid of real (training) images shown beside the latest samples, for comparison.
+    void set_reference(std::string caption, std::string file, grid_labels labels = {}) {
+        check_labels(labels, "report: set_reference " + file);
+        reference_ = sample_entry{std::move(caption), std::move(file), std::move(labels)};
     }
 
     // A row of the timing table; a name set again keeps its place and takes the new value.
@@ -163,9 +185,12 @@ public:
         if (!samples_.empty()) {
             h += "<section id=\"samples\">\n<h2>Samples</h2>\n";
             const auto& last = samples_.back();
-            h += "<figure class=\"latest\"><img src=\"" + image_source(last.file, options, directory) + "\" alt=\"" +
-                 escape_xml("samples, " + last.caption) + "\"><figcaption>Latest: " + escape_xml(last.caption) +
-                 "</figcaption></figure>\n";
+            if (reference_) h += "<div class=\"beside\">\n";
+            h += "<figure class=\"latest\">" + labelled_image(last, "samples, " + last.caption, options, directory) +
+                 "<figcaption>Latest: " + escape_xml(last.caption) + "</figcaption></figure>\n";
+            if (reference_)
+                h += "<figure class=\"latest reference\">" + labelled_image(*reference_, reference_->caption, options, directory) +
+                     "<figcaption>" + escape_xml(reference_->caption) + "</figcaption></figure>\n</div>\n";
             if (samples_.size() > 1) {
                 h += "<details open>\n<summary>All " + std::to_string(samples_.size()) +
                      " grids, oldest first</summary>\n<div class=\"timeline\">\n";
@@ -208,7 +233,38 @@ private:
     struct sample_entry {
         std::string caption;
         std::string file;
+        grid_labels labels;
     };
+
+    static void check_labels(const grid_labels& labels, const std::string& where) {
+        for (const auto& g : labels.rows)
+            IMBDEF_REQUIRE(g.rows >= 1, where, "row groups spanning at least one row", "'" + g.label + "' spanning " + std::to_string(g.rows));
+    }
+
+    // The image, with its labels (if any) above and to its left in a CSS grid, so that they scale
+    // with it.
+    static std::string labelled_image(const sample_entry& e, const std::string& alt, const report_options& options,
+                                      const std::filesystem::path& directory) {
+        const std::string img = "<img src=\"" + image_source(e.file, options, directory) + "\" alt=\"" + escape_xml(alt) + "\">";
+        if (e.labels.empty()) return img;
+        // Grids with labelled columns get a width per column, so that the cells of two grids shown
+        // side by side (three columns beside two) come out the same size.
+        std::string h = e.labels.columns.empty() ? "<div class=\"labelled\">"
+                                                 : "<div class=\"labelled\" style=\"max-width: " +
+                                                       std::to_string(200 * e.labels.columns.size() + 60) + "px\">";
+        if (!e.labels.columns.empty()) {
+            h += "<span></span><div class=\"cols\">";
+            for (const auto& c : e.labels.columns) h += "<span>" + escape_xml(c) + "</span>";
+            h += "</div>";
+        }
+        int total = 0;
+        for (const auto& g : e.labels.rows) total += g.rows;
+        h += "<div class=\"rows\" style=\"grid-template-rows: repeat(" + std::to_string(std::max(total, 1)) + ", 1fr)\">";
+        for (const auto& g : e.labels.rows)
+            h += "<span style=\"grid-row: span " + std::to_string(g.rows) + "\">" + escape_xml(g.label) + "</span>";
+        h += "</div>" + img + "</div>";
+        return h;
+    }
 
     static constexpr std::string_view stylesheet = R"css(
 :root { --ink: #1f2328; --muted: #5b636d; --line: #d8dde3; --soft: #f5f7f9; --accent: #0b62a4; }
@@ -235,6 +291,16 @@ figcaption { font-size: 13px; color: var(--muted); margin: 6px 0; }
   border: 1px solid var(--line); background: var(--soft); }
 details { margin-top: 16px; }
 summary { cursor: pointer; color: var(--accent); font-size: 14px; }
+.beside { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
+.beside .latest { flex: 0 1 auto; min-width: 280px; }
+.labelled { display: grid; grid-template-columns: auto 1fr; column-gap: 8px; width: min(100%, 768px); }
+.labelled .cols { display: grid; grid-auto-flow: column; grid-auto-columns: 1fr; font-size: 12px; color: var(--muted);
+  text-align: center; }
+.labelled .rows { display: grid; font-size: 12px; color: var(--ink); }
+.labelled .rows span { display: flex; align-items: center; justify-content: flex-end; text-align: right;
+  border-top: 1px solid var(--line); padding-right: 2px; }
+.labelled .rows span:first-child { border-top: 0; }
+.latest .labelled img { width: 100%; }
 .timeline { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 12px; }
 .timeline figure { width: 168px; }
 .timeline img { display: block; width: 100%; height: auto; image-rendering: pixelated; border: 1px solid var(--line); }
@@ -307,6 +373,7 @@ footer p { margin: 0; padding-top: 14px; border-top: 1px solid var(--line); }
     rows timings_;
     std::vector<line_chart> charts_;
     std::vector<sample_entry> samples_;
+    std::optional<sample_entry> reference_;
 };
 
 }  // namespace imbdef::train

@@ -10,6 +10,11 @@
 // replaced by the next index, never kept silently: --count is the number kept, and the manifest
 // counts every rejection by reason. After 20 tries per requested sample the dataset is finished
 // with fewer, and the shortfall is printed and recorded. --no-reject keeps everything.
+//
+// The manifest's run.measurements holds the reference-free metrics (metrics/defect_metrics.hpp:
+// mean out-of-region rate, mean mask alignment, pairwise diversity of the defect crops, overall
+// and per class) of the first 64 kept samples at the training resolution: enough to see what the
+// set is like, at a cost that does not grow with --count.
 
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +24,7 @@
 #include <vector>
 
 #include <imbdef/data/export.hpp>
+#include <imbdef/metrics/defect_metrics.hpp>
 #include <imbdef/metrics/rejection.hpp>
 #include <imbdef/models/defect_maps.hpp>
 #include <imbdef/train/defect_sampler.hpp>
@@ -78,6 +84,11 @@ inline void run_generate_defects(const std::string& checkpoint, const std::strin
     core::tensor<float> any_mask({r, r});
     long long kept = 0;
     std::uint64_t index = 0;
+    // The kept samples that are measured for the manifest (the union of their passes' masks).
+    constexpr core::index_t measured_max = 64;
+    core::tensor<float> m_images({measured_max, c, r, r}), m_masks({measured_max, 1, r, r}), m_backgrounds({measured_max, c, r, r}),
+        m_valid({measured_max, 1, r, r});
+    std::vector<int> m_classes;
     // A model whose samples mostly fail must not loop for ever: after 20 tries per requested sample
     // the dataset is finished with what was kept, and the shortfall is said (here and in the
     // manifest), never hidden.
@@ -101,12 +112,22 @@ inline void run_generate_defects(const std::string& checkpoint, const std::strin
             }
             counts.add(reason);
             if (reason != metrics::rejection_reason::none) continue;
+            if (const auto j = static_cast<core::index_t>(m_classes.size()); j < measured_max) {
+                std::copy_n(image.data(), c * plane, m_images.data() + j * c * plane);
+                std::copy_n(background.data(), c * plane, m_backgrounds.data() + j * c * plane);
+                std::copy_n(any_mask.data(), plane, m_masks.data() + j * plane);
+                std::copy_n(valid.data(), plane, m_valid.data() + j * plane);
+                m_classes.push_back(batch.classes[static_cast<std::size_t>(i * k)]);
+            }
             char name[64];
             std::snprintf(name, sizeof name, "%llu-%06llu", static_cast<unsigned long long>(seed), static_cast<unsigned long long>(index));
             data::export_sample s{.name = name,
+                                  .split = "train",
                                   .image = data::image_u8_from_chw(image),
                                   .mask = data::mask_u8_from(any_mask.cview()),
                                   .class_id = batch.classes[static_cast<std::size_t>(i * k)],
+                                  .instance = {},
+                                  .class_map = {},
                                   .background = data::image_u8_from_chw(background),
                                   .valid_region = data::mask_u8_from(valid),
                                   .metadata = {{"seed", seed}, {"index", index}}};
@@ -133,6 +154,22 @@ inline void run_generate_defects(const std::string& checkpoint, const std::strin
                 {"reject", !o.no_reject},
                 {"requested", count},
                 {"kept", kept}};
+    if (!m_classes.empty()) {
+        const auto n = static_cast<core::index_t>(m_classes.size());
+        const auto first = [&](const core::tensor<float>& t) {
+            return core::const_view<float>(t.data(), core::shape{n, t.size(1), r, r});
+        };
+        metrics::defect_metric_options mo;
+        mo.class_names = sampler.class_names();
+        mo.crops.size = std::min<core::index_t>(64, r);
+        nlohmann::json m = metrics::to_json(metrics::measure_defects_reference_free(
+            {.images = first(m_images), .masks = first(m_masks), .classes = m_classes, .backgrounds = first(m_backgrounds),
+             .valid_regions = first(m_valid)},
+            mo));
+        m["measured"] = "the first " + std::to_string(n) + " kept samples, at the training resolution " + std::to_string(r) + "x" +
+                        std::to_string(r) + (k > 1 ? " (the union of each image's defect masks)" : "");
+        meta.run["measurements"] = std::move(m);
+    }
     for (const auto reason : metrics::rejection_reasons) meta.rejected[std::string(metrics::to_string(reason))] = static_cast<core::index_t>(counts.of(reason));
     writer.finish(meta);
     if (kept < count)

@@ -106,14 +106,13 @@ inline void remove_stale_temporaries(const fs::path& run) {
             if (it->path().filename().string().find(".tmp-") != std::string::npos) fs::remove(it->path(), ec);
 }
 
-// Keeps the log's records from before `step` (a resumed run rewrites what came after).
-inline void cut_log(const fs::path& path, std::int64_t step) {
-    if (!fs::exists(path)) return;
-    const auto lines = imbdef::train::read_json_lines(path);
-    std::string kept;
-    for (const auto& r : lines.records)
-        if (!r.contains("step") || r["step"].get<std::int64_t>() < step) kept += r.dump() + "\n";
-    imbdef::core::write_file_atomically(path, std::as_bytes(std::span(kept)));
+// Fails now, not after the first hour, when the run folder is not writable.
+inline void require_writable(const fs::path& run) {
+    const fs::path probe = run / ".write-test";
+    const std::string ok = "ok";
+    imbdef::core::write_file_atomically(probe, std::as_bytes(std::span(ok)));
+    std::error_code ec;
+    fs::remove(probe, ec);
 }
 
 }  // namespace detail
@@ -136,13 +135,7 @@ inline int run_train_background(const train_background_options& o) {
     fs::create_directories(run / "samples", ec);
     IMBDEF_REQUIRE(!ec, cmd + " --out " + run.string(), "a folder that can be created and written", ec.message());
     detail::remove_stale_temporaries(run);
-    {
-        // Fail now, not after the first hour, when the folder is not writable.
-        const fs::path probe = run / ".write-test";
-        const std::string ok = "ok";
-        imbdef::core::write_file_atomically(probe, std::as_bytes(std::span(ok)));
-        fs::remove(probe, ec);
-    }
+    detail::require_writable(run);
 
     // ---- data ----
     const auto& preset = imbdef::models::preset_by_name(o.preset);
@@ -205,7 +198,7 @@ inline int run_train_background(const train_background_options& o) {
 
     // ---- logging ----
     const fs::path log_path = run / "log.jsonl";
-    detail::cut_log(log_path, trainer.steps_done());
+    train::cut_log_at_checkpoint(log_path, trainer.steps_done());
     train::json_lines_log log(log_path);
     train::training_report report("imbdef background stage: " + o.preset);
     nlohmann::json config = trainer.describe()["config"];
