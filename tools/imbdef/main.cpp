@@ -10,6 +10,8 @@
 //   imbdef benchmark --preset P     images per second of generation and of the training steps
 //   imbdef train-background         stage 1: train the background generator (and its valid region)
 //   imbdef generate --checkpoint C  background images and valid-region masks from a checkpoint
+//   imbdef copy-paste               the copy-paste baseline, written as the same labelled dataset
+//   imbdef evaluate --dataset DIR   the stage-2 metrics of a labelled dataset against real defects
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -19,6 +21,8 @@
 #include <imbdef/data/synthetic.hpp>
 
 #include "commands/benchmark.hpp"
+#include "commands/copy_paste.hpp"
+#include "commands/evaluate.hpp"
 #include "commands/generate.hpp"
 #include "commands/generate_defects.hpp"
 #include "commands/info.hpp"
@@ -137,6 +141,12 @@ int main(int argc, char** argv) {
     td_cmd->add_option("--out", td.out, "Run folder: checkpoint, samples, log")->required();
     td_cmd->add_option("--kimg", td.kimg, "Length of the run in thousands of images")->check(CLI::PositiveNumber);
     td_cmd->add_option("--snapshot-kimg", td.snapshot_kimg, "Checkpoint and sample grid every this many kimg")->check(CLI::PositiveNumber);
+    td_cmd->add_option("--metrics-kimg", td.metrics_kimg, "Defect metrics (boundary transition, crop SWD, diversity, out-of-region, "
+                                                          "alignment) against the training defects every this many kimg")
+        ->check(CLI::PositiveNumber);
+    td_cmd->add_option("--metrics-images", td.metrics_images, "Samples of the EMA generator per metrics measurement (every class in turn)")
+        ->check(CLI::Range(2, 100000));
+    td_cmd->add_option("--classes", td.classes, "Train on these classes of the dataset only (names, comma-separated; default: all)");
     td_cmd->add_option("--max-minutes", td.max_minutes, "Stop (with a checkpoint) after this many minutes; --resume continues")
         ->check(CLI::NonNegativeNumber);
     td_cmd->add_option("--resume", td.resume, "Continue from this stage-2 checkpoint, bit for bit")->check(CLI::ExistingFile);
@@ -145,6 +155,10 @@ int main(int argc, char** argv) {
     td_cmd->add_option("--batch", td.batch, "Images per step (even: the mode-seeking term pairs the halves)")->check(CLI::Range(2, 4096));
     td_cmd->add_option("--seed", td.seed, "Seed of initialisation, latents, augmentation and data order");
     td_cmd->add_option("--start-layer", td.start_layer, "The defect branch's first synthesis layer (default: METHOD.md's)");
+    td_cmd->add_option("--composite-radius", td.composite_radius,
+                       "Beyond this many pixels from the defect mask the image is the background's, bit for bit "
+                       "(default 2; 0: the hard mask; -1: off, METHOD.md's plain output)")
+        ->check(CLI::Range(-1, 64));
     td_cmd->add_flag("--no-augment", td.no_augment, "Train without ADA");
     td_cmd->add_flag("--skip-bad-files", td.skip_bad_files, "Report unusable defect files and go on");
 
@@ -156,12 +170,19 @@ int main(int argc, char** argv) {
     bench_cmd->add_option("--what", bench.what,
                           "generate (StyleGAN3's network), d-step, g-step, train-step (the whole stage-1 iteration), "
                           "generate-background (imbdef's stage-1 generator: mask channel, PGDI) or generate-defect "
-                          "(background, defect image and masks in one pass)")
-        ->check(CLI::IsMember({"generate", "d-step", "g-step", "train-step", "generate-background", "generate-defect"}));
+                          "(background, defect image and masks in one pass), defect-train-step (the whole stage-2 iteration, "
+                          "timed after the stage-1 train-step)")
+        ->check(CLI::IsMember({"generate", "d-step", "g-step", "train-step", "generate-background", "generate-defect",
+                               "defect-train-step"}));
     bench_cmd->add_option("--channels", bench.channels, "Image channels: 1 or 3")->check(CLI::IsMember({1, 3}));
     bench_cmd->add_option("--start-layer", bench.start_layer,
-                          "generate-defect: the defect branch's first synthesis layer (default: METHOD.md's)");
-    bench_cmd->add_option("--ada-p", bench.ada_p, "train-step: ADA's augmentation probability")->check(CLI::Range(0.0, 1.0));
+                          "generate-defect, defect-train-step: the defect branch's first synthesis layer (default: METHOD.md's)");
+    bench_cmd->add_option("--ada-p", bench.ada_p, "train-step, defect-train-step: ADA's augmentation probability")->check(CLI::Range(0.0, 1.0));
+    bench_cmd->add_option("--peak-gflops", bench.peak_gflops,
+                          "train-step, defect-train-step: this machine's FP32 peak, to print the fraction of it: cores x GHz x "
+                          "FP32 FLOP per cycle and core (lscpu; 32 with two 256-bit FMA pipes, as Zen 4 and most AVX2 cores; 64 with two "
+                          "512-bit ones)")
+        ->check(CLI::PositiveNumber);
     bench_cmd->add_option("--iterations", bench.iterations, "Timed iterations (default: 10 generate, 4 steps)")
         ->check(CLI::NonNegativeNumber);
 
@@ -223,6 +244,34 @@ int main(int argc, char** argv) {
     gen_cmd->add_flag("--no-reject", gen_defects.no_reject, "Stage-2: keep every sample, even those whose measurements fail");
     gen_cmd->add_flag("--overwrite", gen_defects.overwrite, "Stage-2: write into a non-empty dataset folder, replacing its files");
 
+    imbdef_cli::copy_paste_command_options cp;
+    auto* cp_cmd = app.add_subcommand("copy-paste", "The copy-paste baseline: real training defects pasted inside the valid region "
+                                                    "of a stage-1 checkpoint's backgrounds (the same backgrounds `generate --seed` "
+                                                    "gives), written as the same labelled dataset");
+    cp_cmd->add_option("--background", cp.background, "The stage-1 checkpoint whose backgrounds receive the defects")
+        ->required()->check(CLI::ExistingFile);
+    cp_cmd->add_option("--data", cp.data, "The real defects with masks (any layout train-defect reads)")->required();
+    cp_cmd->add_option("--out", cp.out, "Output folder")->required();
+    cp_cmd->add_option("--count", cp.count, "Number of samples")->check(CLI::Range(1LL, 100000000LL));
+    cp_cmd->add_option("--seed", cp.seed, "Seed: backgrounds, the defect drawn and its place");
+    cp_cmd->add_option("--protocol", cp.protocol, "all, or one-third: paste only the training third of each class")
+        ->check(CLI::IsMember({"all", "one-third"}));
+    cp_cmd->add_option("--class", cp.classes, "'all' or class names, comma-separated");
+    cp_cmd->add_flag("--overwrite", cp.overwrite, "Write into a non-empty dataset folder, replacing its files");
+
+    imbdef_cli::evaluate_options ev;
+    auto* ev_cmd = app.add_subcommand("evaluate", "The stage-2 metrics (boundary transition, crop SWD, diversity, out-of-region, "
+                                                  "mask alignment; overall and per class) of a labelled defect dataset against real "
+                                                  "defects");
+    ev_cmd->add_option("--dataset", ev.dataset, "A dataset from imbdef generate (stage 2) or imbdef copy-paste");
+    ev_cmd->add_flag("--held-out-reals", ev.held_out_reals, "Measure the held-out real defects instead: the floor of these metrics");
+    ev_cmd->add_option("--data", ev.data, "The real defects with masks")->required();
+    ev_cmd->add_option("--protocol", ev.protocol, "all, or one-third: the first third of each class trains, the rest is held out")
+        ->check(CLI::IsMember({"all", "one-third"}));
+    ev_cmd->add_option("--against", ev.against, "The reference reals: train (default), held-out or all")
+        ->check(CLI::IsMember({"train", "held-out", "all"}));
+    ev_cmd->add_option("--out", ev.out, "JSON file to write (default: DATASET/metrics.json)");
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (threads > 0) core::set_num_threads(threads);
@@ -248,6 +297,8 @@ int main(int argc, char** argv) {
                 imbdef_cli::run_generate(gen);
         }
         if (*bench_cmd) imbdef_cli::run_benchmark(bench);
+        if (*cp_cmd) return imbdef_cli::run_copy_paste(cp);
+        if (*ev_cmd) return imbdef_cli::run_evaluate(ev);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "imbdef: %s\n", e.what());
         return 1;

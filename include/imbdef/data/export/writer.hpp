@@ -70,6 +70,7 @@ struct export_entry {
     std::string name, split;
     std::filesystem::path image, label, mask, instances, classes, background, valid_region;
     core::index_t components = 0, dropped = 0;
+    int class_id = 0;  // the sample's class (its first defect's, with several), for per-class measures
 };
 
 class dataset_writer {
@@ -133,6 +134,7 @@ public:
 
         export_entry e;
         e.name = s.name;
+        e.class_id = s.class_id;
         e.split = s.split;
         e.components = static_cast<core::index_t>(set.components.size());
         e.dropped = set.dropped;
@@ -279,7 +281,7 @@ private:
             nlohmann::json s{{"name", e.name},           {"split", e.split},
                              {"image", e.image.generic_string()}, {"label", e.label.generic_string()},
                              {"mask", e.mask.generic_string()},   {"components", e.components},
-                             {"dropped_components", e.dropped}};
+                             {"dropped_components", e.dropped}, {"class", e.class_id}};
             for (const auto& [key, p] : {std::pair{"instances", &e.instances}, std::pair{"classes", &e.classes},
                                          std::pair{"background", &e.background}, std::pair{"valid_region", &e.valid_region}})
                 if (!p->empty()) s[key] = p->generic_string();
