@@ -44,5 +44,6 @@ echo "  train/report.html       the training report: sample grids over time, los
 echo "  train/samples/          sample grids (image | valid region) of the EMA generator"
 echo "  train/checkpoint.safetensors  the trained background stage (imbdef info, imbdef generate)"
 echo "  generated/              32 generated backgrounds with their valid-region masks and a manifest"
+echo "  defects/report.html     the stage-2 report: defects per class beside the real ones, every loss term, the metrics"
 echo "  defects/samples/        stage-2 sample grids (background | defect | mask outline), one file per snapshot"
 echo "  dataset/                a labelled defect dataset: images/, labels/ (YOLO), annotations/ (COCO), data.yaml"
