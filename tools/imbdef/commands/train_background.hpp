@@ -115,6 +115,18 @@ inline void require_writable(const fs::path& run) {
     fs::remove(probe, ec);
 }
 
+// A non-finite loss stopped the run: say so (stderr, log, report) and point at the last good
+// checkpoint. Returns the exit code of such a stop, 2.
+inline int stopped_by_non_finite(const imbdef::train::non_finite_error& e, const fs::path& run, imbdef::train::json_lines_log& log,
+                                 imbdef::train::training_report& report) {
+    std::fprintf(stderr, "\nimbdef: training stopped: %s\n", e.what());
+    std::fprintf(stderr, "the last good state is %s\n", (run / "checkpoint.safetensors").c_str());
+    log.write({{"type", "stopped"}, {"step", e.step()}, {"reason", e.what()}});
+    report.set_status(std::string("stopped: ") + e.what());
+    report.write(run / "report.html");
+    return 2;
+}
+
 }  // namespace detail
 
 inline int run_train_background(const train_background_options& o) {
@@ -311,12 +323,7 @@ inline int run_train_background(const train_background_options& o) {
             }
         }
     } catch (const imbdef::train::non_finite_error& e) {
-        std::fprintf(stderr, "\nimbdef: training stopped: %s\n", e.what());
-        std::fprintf(stderr, "the last good state is %s\n", (run / "checkpoint.safetensors").c_str());
-        log.write({{"type", "stopped"}, {"step", e.step()}, {"reason", e.what()}});
-        report.set_status(std::string("stopped: ") + e.what());
-        report.write(run / "report.html");
-        return 2;
+        return detail::stopped_by_non_finite(e, run, log, report);
     }
     const imbdef::train::named_value none[] = {{"", 0}};
     progress.finish(trainer.images_seen(), std::span(none, 0));

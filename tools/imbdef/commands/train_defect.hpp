@@ -420,12 +420,7 @@ inline int run_train_defect(const train_defect_options& o) {
             }
         }
     } catch (const train::non_finite_error& e) {
-        std::fprintf(stderr, "\nimbdef: training stopped: %s\n", e.what());
-        std::fprintf(stderr, "the last good state is %s\n", (run / "checkpoint.safetensors").c_str());
-        log.write({{"type", "stopped"}, {"step", e.step()}, {"reason", e.what()}});
-        report.set_status(std::string("stopped: ") + e.what());
-        report.write(run / "report.html");
-        return 2;
+        return detail::stopped_by_non_finite(e, run, log, report);
     }
     const train::named_value none[] = {{"", 0}};
     progress.finish(trainer.images_seen(), std::span(none, 0));
