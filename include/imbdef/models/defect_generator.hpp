@@ -5,7 +5,8 @@
 //
 //   z   [N, z_dim]            -> background generator (frozen)   -> background, b_raw; features x_j
 //   z_d [N, K, zd] (or [N, zd] for K = 1), classes c [N K]
-//       -> defect mapping: [normalize(z_d), normalize(embed(onehot(c)))] -> FC lrelu (lr 0.01) x depth -> w_d
+//       -> defect mapping (models/defect_mapping.hpp): [normalize(z_d), normalize(embed(onehot(c)))]
+//          -> FC lrelu (lr 0.01) x depth -> w_d
 //   for each synthesis layer j = s .. N-1 (s the start layer), on the defect path:
 //       F_S    = L_j(x_j, w)                          the frozen backbone layer (then PGDI at its layer)
 //       F_R^k  = B_j(x_j, w_d^k)                      branch layer: same schedule row, its own weights
@@ -34,9 +35,6 @@
 //   defect_mapping.fc{i}.weight, .bias   fc0: [W_d, zd (+ W_d)], then [W_d, W_d]
 //   branch.L{j}.affine.*, .weight, .bias, .magnitude_ema (buffer)   for j = s .. N-1, as the backbone's L_j
 //   to_mask.affine.*, .weight [1, C_s, 1, 1], .bias [1], .magnitude_ema (buffer)
-// The class embedding follows StyleGAN2-ADA's conditional mapping: a linear map of the one-hot
-// class, normalised to unit second moment, concatenated to the normalised code. One class means
-// no embedding at all: the unconditional network.
 
 #include <cstdint>
 #include <span>
@@ -47,13 +45,12 @@
 #include "../core/error.hpp"
 #include "../core/grad_mode.hpp"
 #include "../core/tensor.hpp"
-#include "../nn/fully_connected_layer.hpp"
 #include "../nn/module.hpp"
-#include "../nn/normalize_layer.hpp"
 #include "../nn/synthesis_layer.hpp"
 #include "../policies/blend.hpp"
 #include "../policies/detail_injection.hpp"
 #include "background_generator.hpp"
+#include "defect_mapping.hpp"
 #include "mask_resampling.hpp"
 #include "output_composite.hpp"
 #include "synthesis_schedule.hpp"
@@ -105,7 +102,10 @@ public:
     using blend_type = Blend;
 
     explicit basic_defect_generator(const defect_generator_config& c, Blend blend = {}, DetailInjection injection = {})
-        : config_(complete(c)), background_(config_.background, std::move(injection)), blend_(std::move(blend)) {
+        : config_(complete(c)),
+          background_(config_.background, std::move(injection)),
+          blend_(std::move(blend)),
+          mapping_(config_.z_dim, config_.w_dim, config_.mapping_layers, config_.mapping_lr_multiplier, config_.num_classes) {
         const auto& layers = background_.schedule().layers;
         const int n = static_cast<int>(layers.size()) - 1;  // L_n is to-RGB
         start_ = config_.start_layer;
@@ -113,26 +113,10 @@ public:
                        "a synthesis layer in [0, " + std::to_string(n - 1) + "] (L" + std::to_string(n) +
                            " is to-RGB, which has no branch)",
                        std::to_string(start_));
-        IMBDEF_REQUIRE(config_.num_classes >= 1, "models::defect_generator", "at least 1 defect class",
-                       std::to_string(config_.num_classes));
-        IMBDEF_REQUIRE(config_.mapping_layers >= 1 && config_.z_dim >= 1 && config_.w_dim >= 1,
-                       "models::defect_generator", "z_dim, w_dim and mapping layers >= 1",
-                       std::to_string(config_.z_dim) + ", " + std::to_string(config_.w_dim) + ", " +
-                           std::to_string(config_.mapping_layers));
         check_output_composite(config_.composite, "models::defect_generator composite");
         IMBDEF_REQUIRE(config_.background.synthesis.mask_channels == 1, "models::defect_generator",
                        "a background generator with its valid-region mask channel (mask_channels 1)",
                        std::to_string(config_.background.synthesis.mask_channels));
-        if (config_.num_classes > 1) {
-            embed_ = nn::fully_connected_layer{config_.num_classes, config_.w_dim};
-        }
-        const core::index_t in0 = config_.z_dim + (config_.num_classes > 1 ? config_.w_dim : 0);
-        for (int i = 0; i < config_.mapping_layers; ++i) {
-            nn::fully_connected_layer fc{i == 0 ? in0 : config_.w_dim, config_.w_dim};
-            fc.params.lr_multiplier = config_.mapping_lr_multiplier;
-            fc.params.act = ops::activation::lrelu;
-            mapping_.push_back(fc);
-        }
         for (int j = start_; j < n; ++j) {
             const auto& spec = layers[static_cast<std::size_t>(j)];
             branch_.emplace_back(spec, config_.w_dim);
@@ -150,12 +134,7 @@ public:
         // Defect mapping.
         core::const_view<T> z_d;
         std::vector<int> classes;  // N K, sample-major
-        core::tensor<T> z_rows, z_normalized, onehot, embedded, embedded_normalized, mapping_in;
-        core::tensor<T> d_mapping_in, d_z_normalized, d_embedded_normalized, d_embedded, d_z_rows;
-        typename nn::normalize_layer::template context<T> normalize_z, normalize_embed;
-        typename nn::fully_connected_layer::template context<T> embed;
-        std::vector<typename nn::fully_connected_layer::template context<T>> fc;
-        std::vector<core::tensor<T>> mapping_out, mapping_grad;
+        defect_mapping::context<T> mapping;
         std::vector<core::tensor<T>> w_d, d_w_d;  // per pass [N, W_d]
         core::tensor<T> w_scratch;                 // the backbone's latent gradient, unused
         // The defect path, layer j = s + i: x[i] is layer j's input (x[0] the background's).
@@ -190,9 +169,7 @@ public:
 
     void declare(const nn::registry& r) {
         background_.declare(r.scope("background").frozen());
-        const nn::registry mapping = r.scope("defect_mapping");
-        if (config_.num_classes > 1) embed_.declare(mapping.scope("embed"));
-        for (std::size_t i = 0; i < mapping_.size(); ++i) mapping_[i].declare(mapping.scope("fc" + std::to_string(i)));
+        mapping_.declare(r.scope("defect_mapping"));
         const nn::registry branch = r.scope("branch");
         for (auto& L : branch_) L.declare(branch.scope("L" + std::to_string(L.spec().index)));
         to_mask_.front().declare(r.scope("to_mask"));
@@ -517,91 +494,35 @@ private:
     template <class T>
     void map_defect_codes(nn::params_in<T> p, core::const_view<T> z_d, core::index_t n, core::index_t kp,
                           context<T>& ctx) const {
-        const core::index_t rows = n * kp, zd = config_.z_dim, wd = config_.w_dim;
+        const core::index_t rows = n * kp, wd = config_.w_dim;
         ctx.z_d = z_d;
-        const core::const_view<T> z_rows(z_d.data(), core::shape{rows, zd});
-        const core::view<T> zn = nn::ensure_shape(ctx.z_normalized, {rows, zd});
-        nn::normalize_layer().forward<T>(p, z_rows, zn, ctx.normalize_z);
-        core::const_view<T> in = zn;
-        if (config_.num_classes > 1) {
-            const core::index_t nc = config_.num_classes;
-            const core::view<T> onehot = nn::ensure_shape(ctx.onehot, {rows, nc});
-            for (core::index_t i = 0; i < rows; ++i)
-                for (core::index_t c = 0; c < nc; ++c) onehot(i, c) = ctx.classes[static_cast<std::size_t>(i)] == c ? T(1) : T(0);
-            const core::view<T> e = nn::ensure_shape(ctx.embedded, {rows, wd});
-            embed_.forward<T>(p, onehot, e, ctx.embed);
-            const core::view<T> en = nn::ensure_shape(ctx.embedded_normalized, {rows, wd});
-            nn::normalize_layer().forward<T>(p, e, en, ctx.normalize_embed);
-            const core::view<T> cat = nn::ensure_shape(ctx.mapping_in, {rows, zd + wd});
-            for (core::index_t i = 0; i < rows; ++i) {
-                for (core::index_t j = 0; j < zd; ++j) cat(i, j) = zn(i, j);
-                for (core::index_t j = 0; j < wd; ++j) cat(i, zd + j) = en(i, j);
-            }
-            in = cat;
-        }
-        ctx.mapping_out.resize(mapping_.size());
-        ctx.mapping_grad.resize(mapping_.size());
-        ctx.fc.resize(mapping_.size());
-        for (std::size_t i = 0; i < mapping_.size(); ++i) {
-            const core::view<T> o = nn::ensure_shape(ctx.mapping_out[i], {rows, wd});
-            mapping_[i].forward<T>(p, in, o, ctx.fc[i]);
-            in = o;
-        }
+        const core::const_view<T> z_rows(z_d.data(), core::shape{rows, config_.z_dim});
+        const core::const_view<T> w = mapping_.forward<T>(p, z_rows, ctx.classes, ctx.mapping);
         ctx.w_d.resize(static_cast<std::size_t>(kp));
         ctx.d_w_d.resize(static_cast<std::size_t>(kp));
         for (core::index_t k = 0; k < kp; ++k) {
             const core::view<T> wk = nn::ensure_shape(ctx.w_d[static_cast<std::size_t>(k)], {n, wd});
             for (core::index_t s = 0; s < n; ++s)
-                for (core::index_t j = 0; j < wd; ++j) wk(s, j) = in(s * kp + k, j);
+                for (core::index_t j = 0; j < wd; ++j) wk(s, j) = w(s * kp + k, j);
         }
     }
 
+    // Every pass's dL/dw_d^k back through the mapping: its parameters, and z_d under data_mode.
     template <class T>
     void backward_mapping(nn::params_in<T> p, context<T>& ctx, core::view<T> d_z_d, nn::grads_out<T> g,
                           core::grad_mode data_mode, core::grad_mode param_mode) const {
-        const core::index_t kp = ctx.passes, rows = ctx.z_normalized.size(0), n = rows / kp, zd = config_.z_dim,
-                            wd = config_.w_dim;
-        const core::view<T> d_out = nn::ensure_shape(ctx.mapping_grad.back(), {rows, wd});
+        const core::index_t kp = ctx.passes, wd = config_.w_dim;
+        const core::view<T> d_out = mapping_.output_gradient(ctx.mapping);
+        const core::index_t n = d_out.size(0) / kp;
         for (core::index_t k = 0; k < kp; ++k) {
             const core::const_view<T> dk = ctx.d_w_d[static_cast<std::size_t>(k)].cview();
             for (core::index_t s = 0; s < n; ++s)
                 for (core::index_t j = 0; j < wd; ++j) d_out(s * kp + k, j) = dk(s, j);
         }
-        const bool conditional = config_.num_classes > 1;
-        // The first layer's input gradient is needed for z_d, or for the class embedding.
-        const bool need_input = data_mode != core::grad_mode::none || (conditional && param_mode != core::grad_mode::none);
-        core::const_view<T> d = d_out;
-        for (std::size_t i = mapping_.size(); i-- > 0;) {
-            core::view<T> d_in;
-            core::grad_mode mode = core::grad_mode::assign;
-            if (i > 0) {
-                d_in = nn::ensure_shape(ctx.mapping_grad[i - 1], ctx.mapping_out[i - 1].shape());
-            } else if (need_input) {
-                d_in = nn::ensure_shape(ctx.d_mapping_in, {rows, zd + (conditional ? wd : 0)});
-            } else {
-                mode = core::grad_mode::none;
-            }
-            mapping_[i].backward<T>(p, ctx.fc[i], d, d_in, g, mode, param_mode);
-            d = d_in;
-        }
-        if (!need_input) return;
-        const core::view<T> dzn = nn::ensure_shape(ctx.d_z_normalized, {rows, zd});
-        for (core::index_t i = 0; i < rows; ++i)
-            for (core::index_t j = 0; j < zd; ++j) dzn(i, j) = d(i, j);
-        if (data_mode != core::grad_mode::none) {
-            IMBDEF_REQUIRE(d_z_d.numel() == rows * zd, "models::defect_generator::backward d_z_d",
+        if (data_mode != core::grad_mode::none)
+            IMBDEF_REQUIRE(d_z_d.numel() == d_out.size(0) * config_.z_dim, "models::defect_generator::backward d_z_d",
                            "the shape of z_d, " + ctx.z_d.shape().to_string(), "shape " + d_z_d.shape().to_string());
-            const core::view<T> dz_rows(d_z_d.data(), core::shape{rows, zd});
-            nn::normalize_layer().backward<T>(p, ctx.normalize_z, dzn, dz_rows, g, data_mode, core::grad_mode::none);
-        }
-        if (conditional && param_mode != core::grad_mode::none) {
-            const core::view<T> den = nn::ensure_shape(ctx.d_embedded_normalized, {rows, wd});
-            for (core::index_t i = 0; i < rows; ++i)
-                for (core::index_t j = 0; j < wd; ++j) den(i, j) = d(i, zd + j);
-            const core::view<T> de = nn::ensure_shape(ctx.d_embedded, {rows, wd});
-            nn::normalize_layer().backward<T>(p, ctx.normalize_embed, den, de, g, core::grad_mode::assign, core::grad_mode::none);
-            embed_.backward<T>(p, ctx.embed, de, core::view<T>{}, g, core::grad_mode::none, param_mode);
-        }
+        mapping_.backward<T>(p, ctx.mapping, d_z_d, g, data_mode, param_mode);
     }
 
     // B of every sample, from the union of its passes' output masks (as `mask` reports them).
@@ -659,8 +580,7 @@ private:
     background_type background_;
     Blend blend_;
     int start_ = 0;
-    nn::fully_connected_layer embed_{1, 1};
-    std::vector<nn::fully_connected_layer> mapping_;
+    defect_mapping mapping_;
     std::vector<nn::synthesis_layer> branch_;       // L_s .. L_{N-1}
     std::vector<mask_resampler> resamplers_;        // L_{s+1} .. L_{N-1}
     std::vector<nn::synthesis_layer> to_mask_;      // one; a vector because the layer has no default
