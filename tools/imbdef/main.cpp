@@ -258,6 +258,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"all", "one-third"}));
     cp_cmd->add_option("--class", cp.classes, "'all' or class names, comma-separated");
     cp_cmd->add_flag("--overwrite", cp.overwrite, "Write into a non-empty dataset folder, replacing its files");
+    cp_cmd->add_flag("--skip-bad-files", cp.skip_bad_files, "Report unusable defects (as train-defect does) and go on without them");
 
     imbdef_cli::evaluate_options ev;
     auto* ev_cmd = app.add_subcommand("evaluate", "The stage-2 metrics (boundary transition, crop SWD, diversity, out-of-region, "
@@ -271,6 +272,7 @@ int main(int argc, char** argv) {
     ev_cmd->add_option("--against", ev.against, "The reference reals: train (default), held-out or all")
         ->check(CLI::IsMember({"train", "held-out", "all"}));
     ev_cmd->add_option("--out", ev.out, "JSON file to write (default: DATASET/metrics.json)");
+    ev_cmd->add_flag("--skip-bad-files", ev.skip_bad_files, "Report unusable defects (as train-defect does) and go on without them");
 
     CLI11_PARSE(app, argc, argv);
     try {

@@ -35,6 +35,7 @@ struct copy_paste_command_options {
     long long count = 64;
     std::uint64_t seed = 0;
     bool overwrite = false;
+    bool skip_bad_files = false;  // as train-defect's: report unusable defects and go on without them
 };
 
 inline int run_copy_paste(const copy_paste_command_options& o) {
@@ -51,6 +52,8 @@ inline int run_copy_paste(const copy_paste_command_options& o) {
     dopt.preprocess.resolution = r;
     dopt.preprocess.channels = static_cast<int>(c);
     dopt.preprocess.square = data::square_mode::pad_edge;  // as train-defect reads them
+    dopt.skip_bad_files = o.skip_bad_files;
+    dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
     data::defect_set set = data::open_defect_set(o.data, dopt);
     if (o.classes != "all") {
         std::vector<std::string> names;

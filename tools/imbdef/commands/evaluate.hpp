@@ -36,6 +36,7 @@ struct evaluate_options {
     std::string against = "train";
     std::string out;      // default: <dataset>/metrics.json
     bool held_out_reals = false;
+    bool skip_bad_files = false;  // as train-defect's: report unusable defects and go on without them
 };
 
 namespace evaluate_detail {
@@ -150,6 +151,8 @@ inline int run_evaluate(const evaluate_options& o) {
     dopt.preprocess.resolution = r > 0 ? r : 64;
     dopt.preprocess.channels = static_cast<int>(c);
     dopt.preprocess.square = data::square_mode::pad_edge;
+    dopt.skip_bad_files = o.skip_bad_files;
+    dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
     data::defect_set set = data::open_defect_set(o.data, dopt);
     if (!o.held_out_reals) set = data::select_classes(set, generated.class_names, cmd + " --data " + o.data + " (the dataset's classes)");
     const auto split = data::split_defects(set, o.protocol == "all" ? data::split_protocol::all : data::split_protocol::one_third);
