@@ -93,8 +93,19 @@ inline void run_generate_defects(const std::string& checkpoint, const std::strin
     // the dataset is finished with what was kept, and the shortfall is said (here and in the
     // manifest), never hidden.
     const std::uint64_t max_tries = static_cast<std::uint64_t>(count) * 20 + 64;
+    // Each class keeps its share of --count (the first `count` slots of the class cycle), however
+    // often its samples are rejected: a class whose generated defects fail more often must not
+    // leave the dataset with fewer of it. Later batches draw only from the classes still short;
+    // a sample of a class already complete is dropped (counted in the manifest, not a rejection).
+    std::vector<long long> quota(static_cast<std::size_t>(sampler.num_classes()), 0), have(quota.size(), 0);
+    for (long long i = 0; i < count; ++i) ++quota[static_cast<std::size_t>(classes[static_cast<std::size_t>(i) % classes.size()])];
+    std::uint64_t over_quota = 0;
+    std::vector<int> open;
     while (kept < count && index < max_tries) {
-        sampler.generate(seed, index, classes, batch, truncation);
+        open.clear();
+        for (const int cl : classes)
+            if (have[static_cast<std::size_t>(cl)] < quota[static_cast<std::size_t>(cl)]) open.push_back(cl);
+        sampler.generate(seed, index, open, batch, truncation);
         imbdef::models::compose_defect_maps<float>(batch.mask.cview(), batch.classes, instance.view(), class_map.view());
         for (core::index_t i = 0; i < 8 && kept < count; ++i, ++index) {
             const core::const_view<float> image(batch.image.data() + i * c * plane, {c, r, r}),
@@ -110,8 +121,14 @@ inline void run_generate_defects(const std::string& checkpoint, const std::strin
                                                       areas.empty() ? std::nullopt : std::optional(areas[static_cast<std::size_t>(cls)]))
                              .reason;
             }
+            const auto first_class = static_cast<std::size_t>(batch.classes[static_cast<std::size_t>(i * k)]);
+            if (reason == metrics::rejection_reason::none && have[first_class] >= quota[first_class]) {
+                ++over_quota;
+                continue;
+            }
             counts.add(reason);
             if (reason != metrics::rejection_reason::none) continue;
+            ++have[first_class];
             if (const auto j = static_cast<core::index_t>(m_classes.size()); j < measured_max) {
                 std::copy_n(image.data(), c * plane, m_images.data() + j * c * plane);
                 std::copy_n(background.data(), c * plane, m_backgrounds.data() + j * c * plane);
@@ -153,6 +170,8 @@ inline void run_generate_defects(const std::string& checkpoint, const std::strin
                 {"classes", o.classes},
                 {"reject", !o.no_reject},
                 {"requested", count},
+                {"kept_per_class", have},
+                {"dropped_class_complete", over_quota},
                 {"kept", kept}};
     if (!m_classes.empty()) {
         const auto n = static_cast<core::index_t>(m_classes.size());
