@@ -283,22 +283,38 @@ TEST_CASE("each bad file stops opening with an error naming it") {
                          imbdef::error);
 }
 
-TEST_CASE("a defect that the crop or resize loses is an error at that resolution") {
+TEST_CASE("a defect that the crop or resize loses is an error at that resolution; the crop follows the defect") {
     temp_dir dir;
     write_image(dir / "images/tall.png", 32, 16);
-    {  // set only the top 4 rows: the centred 16 x 16 square is rows 8 .. 23
+    {  // set only the top 4 rows: the image's centred 16 x 16 square is rows 8 .. 23
         auto m = xt::xtensor<std::uint8_t, 2>::from_shape({32, 16});
         for (std::size_t y = 0; y < 32; ++y)
             for (std::size_t x = 0; x < 16; ++x) m(y, x) = y < 4 ? 255 : 0;
         fs::create_directories(dir / "masks");
         data::write_png_mask(dir / "masks/tall.png", m);
     }
-    CHECK_THROWS_WITH_AS(data::open_defect_set(dir.path, options(8)),
+    auto centred = options(8);
+    centred.crop_around_defect = false;
+    CHECK_THROWS_WITH_AS(data::open_defect_set(dir.path, centred),
                          has((dir / "masks/tall.png").string() + " at resolution 8: expected at least one defect pixel"),
                          imbdef::error);
     auto padded = options(8);
     padded.preprocess.square = data::square_mode::pad_edge;
     CHECK(data::open_defect_set(dir.path, padded).samples.size() == 1);
+    // The default: the 16 x 16 square is centred on the defect (rows 0 .. 3), clamped to rows
+    // 0 .. 15, so the defect is the top quarter of the 8 x 8 mask, and the image is cut the same way.
+    const auto around = data::open_defect_set(dir.path, options(8));
+    REQUIRE(around.samples.size() == 1);
+    CHECK(around.samples[0].area_fraction == doctest::Approx(0.25));
+    core::tensor<float> image({1, 8, 8}), mask({1, 8, 8});
+    data::load_defect_sample(around, 0, image.view(), mask.view());
+    for (core::index_t y = 0; y < 8; ++y) CHECK(mask(0, y, 3) == (y < 2 ? 1.0f : -1.0f));
+    // A defect under half an output pixel is lost by the resize whatever the crop.
+    auto m = xt::xtensor<std::uint8_t, 2>::from_shape({32, 16});
+    m.fill(0);
+    m(20, 7) = 255;
+    data::write_png_mask(dir / "masks/tall.png", m);
+    CHECK_THROWS_WITH_AS(data::open_defect_set(dir.path, options(8)), has("covers under half an output pixel"), imbdef::error);
 }
 
 TEST_CASE("skip mode: every bad file reported with its reason, in list order; a class left empty is still an error") {
@@ -345,7 +361,9 @@ TEST_CASE("tensors: image in [-1, 1], mask binarised at 128 to {-1, +1}, area-re
             for (std::size_t x = 0; x < 16; ++x) m(y, x) = ((y >= 4 && y < 6 && x >= 4 && x < 6) || (y == 6 && x == 4)) ? 255 : 0;
         data::write_png_mask(dir / "masks/b.png", m);
     }
-    const auto set = data::open_defect_set(dir.path, options(8));
+    auto centred = options(8);
+    centred.crop_around_defect = false;  // the image's own centre crop (the default follows the defect)
+    const auto set = data::open_defect_set(dir.path, centred);
     REQUIRE(set.samples.size() == 2);
     CHECK(set.preprocess.channels == 3);  // a colour image makes the set RGB; grey b is expanded
     // a: columns 4 .. 11 of the crop's 16 are set -> the left half at 8.
@@ -372,7 +390,8 @@ TEST_CASE("tensors: image in [-1, 1], mask binarised at 128 to {-1, +1}, area-re
     CHECK(data::class_area_ranges(set, {0})[0].min == doctest::Approx(0.5));
 
     // Upscaling (16 -> 32) keeps the half.
-    const auto big = data::open_defect_set(dir.path, options(32));
+    centred.preprocess.resolution = 32;
+    const auto big = data::open_defect_set(dir.path, centred);
     CHECK(big.samples[0].area_fraction == doctest::Approx(0.5));
 }
 

@@ -177,7 +177,7 @@ inline prepared_set prepare_background_set(const std::vector<background_source>&
                 const decoded_background d = decode_background(sources[i], o);
                 const int file_channels = d.image.info.channels;
                 const int c = preprocessed_channels(o.preprocess, file_channels, sources[i].image);
-                res.colour = preprocessed_channels(preprocess_options{r, 0, o.preprocess.square}, file_channels);
+                res.colour = preprocessed_channels(preprocess_options{r, 0, o.preprocess.square, {}}, file_channels);
                 res.image = core::tensor<float>(core::shape{c, r, r}, core::uninitialized);
                 res.mask = core::tensor<std::uint8_t>(core::shape{r, r}, core::uninitialized);
                 preprocess_image(d.image.pixels, o.preprocess, res.image.view(), sources[i].image);

@@ -267,6 +267,11 @@ struct defect_set_options {
     // The training geometry; resolution is required, since masks are measured at it. channels 0
     // follows the data: 3 when any usable image is in colour, else 1.
     preprocess_options preprocess{};
+    // With center_crop, each defect's square is centred on its mask's bounding box (shifted to stay
+    // inside the image) instead of the image's centre: a crop never loses a defect near an edge,
+    // and, unlike pad_edge, adds no smeared frame that defect-free images (centre-cropped in stage
+    // 1) do not have.
+    bool crop_around_defect = true;
     std::optional<layout_kind> layout{};  // the layout when detection should not decide
     bool skip_bad_files = false;
     // Called once per skipped file, in list order, before open_defect_set returns.
@@ -287,6 +292,7 @@ struct defect_set {
     std::vector<skipped_file> skipped;     // with skip_bad_files, in list order
     std::vector<fs::path> defect_free;     // images whose all-zero mask marks them defect-free
     preprocess_options preprocess{};       // as given, with channels resolved to 1 or 3
+    bool crop_around_defect = true;        // as given in defect_set_options
 
     // Usable samples per class, indexed like class_names.
     std::vector<std::size_t> counts() const {
@@ -329,6 +335,20 @@ inline decoded_defect decode_defect(const defect_candidate& c) {
     return d;
 }
 
+// The geometry of one defect: with crop_around_defect, centred on its mask's bounding box.
+inline preprocess_options framing(const preprocess_options& o, bool crop_around_defect, const mask_u8& mask) {
+    preprocess_options out = o;
+    if (!crop_around_defect || o.square != square_mode::center_crop) return out;
+    const auto h = static_cast<core::index_t>(mask.shape()[0]), w = static_cast<core::index_t>(mask.shape()[1]);
+    core::index_t y0 = h, y1 = -1, x0 = w, x1 = -1;
+    for (core::index_t y = 0; y < h; ++y)
+        for (core::index_t x = 0; x < w; ++x)
+            if (mask(static_cast<std::size_t>(y), static_cast<std::size_t>(x)) >= 128)
+                y0 = std::min(y0, y), y1 = std::max(y1, y), x0 = std::min(x0, x), x1 = std::max(x1, x);
+    if (y1 >= 0) out.focus = std::array<core::index_t, 2>{(y0 + y1 + 1) / 2, (x0 + x1 + 1) / 2};
+    return out;
+}
+
 // The mask at the training geometry, uint8 {0, 1}; throws when nothing of the defect is left.
 inline core::tensor<std::uint8_t> training_mask(const decoded_defect& d, const defect_candidate& c,
                                                 const preprocess_options& o) {
@@ -363,13 +383,13 @@ inline defect_set open_defect_set(const defect_listing& listing, const defect_se
             result& res = results[i];
             try {
                 const auto d = detail::decode_defect(c);
-                res.colour = preprocessed_channels(preprocess_options{r, 0, o.preprocess.square},
+                res.colour = preprocessed_channels(preprocess_options{r, 0, o.preprocess.square, {}},
                                                    static_cast<int>(d.image.pixels.shape()[2]), c.image);
                 if (d.defect_free) {
                     res.defect_free = true;
                     continue;
                 }
-                const auto m = detail::training_mask(d, c, o.preprocess);
+                const auto m = detail::training_mask(d, c, detail::framing(o.preprocess, o.crop_around_defect, d.mask));
                 const auto set = std::count(m.begin(), m.end(), std::uint8_t{1});
                 res.area = static_cast<double>(set) / static_cast<double>(r * r);
             } catch (...) {
@@ -427,6 +447,7 @@ inline defect_set open_defect_set(const defect_listing& listing, const defect_se
         return a.image < b.image;
     });
     set.preprocess = o.preprocess;
+    set.crop_around_defect = o.crop_around_defect;
     if (set.preprocess.channels == 0) set.preprocess.channels = any_colour ? 3 : 1;
     return set;
 }
@@ -555,8 +576,9 @@ inline void load_defect_sample(const defect_set& set, std::size_t i, core::view<
                    "an output of shape " + want_mask.to_string(), mask.shape().to_string());
     const defect_candidate c{s.image, s.mask, s.class_index, false};
     const auto d = detail::decode_defect(c);
-    const auto m = detail::training_mask(d, c, set.preprocess);
-    preprocess_image(d.image.pixels, set.preprocess, image, s.image);
+    const preprocess_options framed = detail::framing(set.preprocess, set.crop_around_defect, d.mask);
+    const auto m = detail::training_mask(d, c, framed);
+    preprocess_image(d.image.pixels, framed, image, s.image);
     std::transform(m.begin(), m.end(), mask.begin(), [](std::uint8_t b) { return b ? 1.0f : -1.0f; });
 }
 

@@ -8,7 +8,9 @@
 //      RGB is kept or converted to grey with Rec. 601 weights (0.299, 0.587, 0.114);
 //   2. square: centre crop to the shorter side (default), or pad to the longer side replicating
 //      the edge pixels (padding with a constant would draw a hard frame the generator must learn
-//      to reproduce); odd differences put the extra pixel after (bottom, right);
+//      to reproduce); odd differences put the extra pixel after (bottom, right). With a `focus`
+//      the crop is centred there instead, shifted to stay inside the image (a defect's crop
+//      follows the defect: data/defect_set.hpp);
 //   3. resize to R x R with ops::resize (area averaging when shrinking, bicubic when enlarging,
 //      identity when equal), per axis;
 //   4. scale v -> 2v - 1 and clamp to [-1, 1] (bicubic overshoots at edges).
@@ -21,8 +23,10 @@
 // the plane the grey image gives.
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <xtensor/xtensor.hpp>
@@ -40,6 +44,9 @@ struct preprocess_options {
     core::index_t resolution = 0;  // R: the output is R x R; required, 1 .. max_resolution
     int channels = 0;              // 0: follow the data (grey -> 1, RGB -> 3); 1: grey; 3: RGB
     square_mode square = square_mode::center_crop;
+    // center_crop only: the (y, x) source pixel the square is centred on, clamped so that the square
+    // stays inside the image; empty: the image's centre.
+    std::optional<std::array<core::index_t, 2>> focus{};
 
     static constexpr core::index_t max_resolution = 16384;
 };
@@ -55,8 +62,12 @@ struct square_geometry {
     core::index_t side = 0, y0 = 0, x0 = 0;
 };
 
-inline square_geometry square_of(core::index_t h, core::index_t w, square_mode mode) {
+inline square_geometry square_of(core::index_t h, core::index_t w, square_mode mode,
+                                 const std::optional<std::array<core::index_t, 2>>& focus = std::nullopt) {
     const core::index_t side = mode == square_mode::center_crop ? std::min(h, w) : std::max(h, w);
+    if (mode == square_mode::center_crop && focus)
+        return {side, std::clamp<core::index_t>((*focus)[0] - side / 2, 0, h - side),
+                std::clamp<core::index_t>((*focus)[1] - side / 2, 0, w - side)};
     return {side, (h - side) / 2, (w - side) / 2};  // truncation: the extra pixel goes after
 }
 
@@ -100,7 +111,7 @@ inline void preprocess_image(const xt::xtensor<float, 3>& pixels, const preproce
     const core::shape want({c_out, r, r});
     IMBDEF_REQUIRE(out.shape() == want, where, "an output of shape " + want.to_string(), out.shape().to_string());
 
-    const auto g = detail::square_of(h, w, o.square);
+    const auto g = detail::square_of(h, w, o.square, o.focus);
     core::scratch_scope<> scratch;
     const core::view<float> square = scratch.allocate<float>(core::shape{1, c_out, g.side, g.side});
     const float* src = pixels.data();
@@ -145,7 +156,7 @@ inline void preprocess_mask(const xt::xtensor<std::uint8_t, 2>& mask, const prep
     const core::shape want({r, r});
     IMBDEF_REQUIRE(out.shape() == want, where, "an output of shape " + want.to_string(), out.shape().to_string());
 
-    const auto g = detail::square_of(h, w, o.square);
+    const auto g = detail::square_of(h, w, o.square, o.focus);
     core::scratch_scope<> scratch;
     const core::view<float> square = scratch.allocate<float>(core::shape{1, 1, g.side, g.side});
     for (core::index_t y = 0; y < g.side; ++y)

@@ -51,7 +51,7 @@ inline int run_copy_paste(const copy_paste_command_options& o) {
     data::defect_set_options dopt;
     dopt.preprocess.resolution = r;
     dopt.preprocess.channels = static_cast<int>(c);
-    dopt.preprocess.square = data::square_mode::pad_edge;  // as train-defect reads them
+    dopt.preprocess.square = data::square_mode::center_crop;  // around each defect, as train-defect reads them
     dopt.skip_bad_files = o.skip_bad_files;
     dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
     data::defect_set set = data::open_defect_set(o.data, dopt);

@@ -7,7 +7,7 @@
 //   imbdef evaluate --dataset DIR --data REAL [--protocol one-third] [--against train|held-out|all]
 //   imbdef evaluate --held-out-reals --data REAL --protocol one-third
 //
-// The reals are read as train-defect reads them (edge-padded to a square, at the dataset's size),
+// The reals are read as train-defect reads them (a square around each defect, at the dataset's size),
 // split by --protocol; --against picks which reals are the reference: the training ones (default:
 // what the generator saw), the held-out ones, or all. --held-out-reals measures the held-out real
 // defects themselves against the reference: the floor that the sample sizes allow, a row every
@@ -150,7 +150,7 @@ inline int run_evaluate(const evaluate_options& o) {
     data::defect_set_options dopt;
     dopt.preprocess.resolution = r > 0 ? r : 64;
     dopt.preprocess.channels = static_cast<int>(c);
-    dopt.preprocess.square = data::square_mode::pad_edge;
+    dopt.preprocess.square = data::square_mode::center_crop;  // around each defect, as train-defect reads them
     dopt.skip_bad_files = o.skip_bad_files;
     dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
     data::defect_set set = data::open_defect_set(o.data, dopt);

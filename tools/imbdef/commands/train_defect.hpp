@@ -223,7 +223,9 @@ inline int run_train_defect(const train_defect_options& o) {
     data::defect_set_options dopt;
     dopt.preprocess.resolution = preset.resolution;
     dopt.preprocess.channels = stage1.image_channels;
-    dopt.preprocess.square = data::square_mode::pad_edge;
+    // Square crops of each image centred on its defect: the framing of stage 1's centre-cropped
+    // backgrounds, with no padded frame for the discriminators to tell reals by.
+    dopt.preprocess.square = data::square_mode::center_crop;
     dopt.skip_bad_files = o.skip_bad_files;
     dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
     data::defect_set set = data::open_defect_set(data_root, dopt);
