@@ -13,6 +13,7 @@
 // defects themselves against the reference: the floor that the sample sizes allow, a row every
 // table of these metrics needs. Prints a table and writes JSON (--out, default DIR/metrics.json).
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,7 @@
 #include <imbdef/core/atomic_file.hpp>
 #include <imbdef/data/defect_set.hpp>
 #include <imbdef/data/image_io.hpp>
+#include <imbdef/data/preprocess.hpp>
 #include <imbdef/metrics/defect_metrics.hpp>
 
 namespace imbdef_cli {
@@ -44,21 +46,24 @@ namespace evaluate_detail {
 namespace fs = std::filesystem;
 namespace core = imbdef::core;
 
-// An 8-bit image file as [C, R, R] in [-1, 1], or a mask as {0, 1}; the size must be r x r.
-inline void read_plane(const fs::path& file, core::index_t channels, core::index_t r, bool as_mask, float* out) {
-    const auto img = imbdef::data::read_image(file);
-    const auto h = static_cast<core::index_t>(img.pixels.shape()[0]), w = static_cast<core::index_t>(img.pixels.shape()[1]),
-               c = static_cast<core::index_t>(img.pixels.shape()[2]);
-    IMBDEF_REQUIRE(h == r && w == r, "imbdef evaluate " + file.string(),
+// A dataset file (r x r, as the dataset's first image) as the metrics read it: an image as
+// [channels, r, r] in [-1, 1] (data::preprocess_image at its own size: no resize), a mask as
+// [r, r] in {0, 1} (data::read_mask, set at 128).
+inline void require_size(const fs::path& file, std::size_t h, std::size_t w, core::index_t r) {
+    IMBDEF_REQUIRE(h == static_cast<std::size_t>(r) && w == static_cast<std::size_t>(r), "imbdef evaluate " + file.string(),
                    "an image of the dataset's size " + std::to_string(r) + " x " + std::to_string(r),
                    std::to_string(w) + " x " + std::to_string(h));
-    for (core::index_t ch = 0; ch < channels; ++ch)
-        for (core::index_t y = 0; y < r; ++y)
-            for (core::index_t x = 0; x < r; ++x) {
-                const float v = img.pixels(static_cast<std::size_t>(y), static_cast<std::size_t>(x),
-                                           static_cast<std::size_t>(std::min(ch, c - 1)));
-                out[(ch * r + y) * r + x] = as_mask ? (v >= 0.5f ? 1.0f : 0.0f) : v * 2.0f - 1.0f;
-            }
+}
+inline void read_image_plane(const fs::path& file, core::index_t channels, core::index_t r, float* out) {
+    const auto img = imbdef::data::read_image(file);
+    require_size(file, img.pixels.shape()[0], img.pixels.shape()[1], r);
+    imbdef::data::preprocess_image(img.pixels, {.resolution = r, .channels = static_cast<int>(channels)},
+                                   core::view<float>(out, core::shape{channels, r, r}), file);
+}
+inline void read_mask_plane(const fs::path& file, core::index_t r, float* out) {
+    const auto mask = imbdef::data::read_mask(file);
+    require_size(file, mask.shape()[0], mask.shape()[1], r);
+    std::transform(mask.begin(), mask.end(), out, [](std::uint8_t v) { return v != 0 ? 1.0f : 0.0f; });
 }
 
 struct loaded_dataset {
@@ -97,14 +102,14 @@ inline loaded_dataset load_dataset(const fs::path& root) {
     d.valid = core::tensor<float>({n, 1, r, r});
     for (core::index_t i = 0; i < n; ++i) {
         const auto& s = samples[static_cast<std::size_t>(i)];
-        read_plane(root / s.at("image").get<std::string>(), c, r, false, d.images.data() + i * c * plane);
-        read_plane(root / s.at("mask").get<std::string>(), 1, r, true, d.masks.data() + i * plane);
+        read_image_plane(root / s.at("image").get<std::string>(), c, r, d.images.data() + i * c * plane);
+        read_mask_plane(root / s.at("mask").get<std::string>(), r, d.masks.data() + i * plane);
         if (s.contains("background"))
-            read_plane(root / s["background"].get<std::string>(), c, r, false, d.backgrounds.data() + i * c * plane);
+            read_image_plane(root / s["background"].get<std::string>(), c, r, d.backgrounds.data() + i * c * plane);
         else
             d.has_backgrounds = false;
         if (s.contains("valid_region"))
-            read_plane(root / s["valid_region"].get<std::string>(), 1, r, true, d.valid.data() + i * plane);
+            read_mask_plane(root / s["valid_region"].get<std::string>(), r, d.valid.data() + i * plane);
         else
             d.has_valid = false;
         const int cls = s.value("class", 0);

@@ -106,12 +106,16 @@ inline void remove_stale_temporaries(const fs::path& run) {
             if (it->path().filename().string().find(".tmp-") != std::string::npos) fs::remove(it->path(), ec);
 }
 
-// Fails now, not after the first hour, when the run folder is not writable.
-inline void require_writable(const fs::path& run) {
+// A run folder ready for a trainer (either stage): created with its samples/ folder, cleared of
+// what a killed run left half-written, and proven writable now, not after the first hour.
+inline void prepare_run_folder(const fs::path& run, const std::string& cmd) {
+    std::error_code ec;
+    fs::create_directories(run / "samples", ec);
+    IMBDEF_REQUIRE(!ec, cmd + " --out " + run.string(), "a folder that can be created and written", ec.message());
+    remove_stale_temporaries(run);
     const fs::path probe = run / ".write-test";
     const std::string ok = "ok";
     imbdef::core::write_file_atomically(probe, std::as_bytes(std::span(ok)));
-    std::error_code ec;
     fs::remove(probe, ec);
 }
 
@@ -143,11 +147,7 @@ inline int run_train_background(const train_background_options& o) {
     IMBDEF_REQUIRE(o.snapshot_kimg > 0 && o.metrics_kimg > 0, cmd + " --snapshot-kimg/--metrics-kimg", "positive intervals",
                    std::to_string(o.snapshot_kimg) + " / " + std::to_string(o.metrics_kimg));
     const fs::path run = o.out;
-    std::error_code ec;
-    fs::create_directories(run / "samples", ec);
-    IMBDEF_REQUIRE(!ec, cmd + " --out " + run.string(), "a folder that can be created and written", ec.message());
-    detail::remove_stale_temporaries(run);
-    detail::require_writable(run);
+    detail::prepare_run_folder(run, cmd);
 
     // ---- data ----
     const auto& preset = imbdef::models::preset_by_name(o.preset);

@@ -39,7 +39,7 @@
 #include <imbdef/train/progress.hpp>
 #include <imbdef/train/report.hpp>
 
-#include "train_background.hpp"  // detail::remove_stale_temporaries, detail::require_writable
+#include "train_background.hpp"  // detail::prepare_run_folder, detail::stopped_by_non_finite
 
 namespace imbdef_cli {
 
@@ -198,11 +198,7 @@ inline int run_train_defect(const train_defect_options& o) {
     const auto stage1 = train::read_background_checkpoint(o.background);
     const auto& preset = *stage1.preset;
     const fs::path run = o.out;
-    std::error_code ec;
-    fs::create_directories(run / "samples", ec);
-    IMBDEF_REQUIRE(!ec, cmd + " --out " + run.string(), "a folder that can be created and written", ec.message());
-    detail::remove_stale_temporaries(run);
-    detail::require_writable(run);
+    detail::prepare_run_folder(run, cmd);
 
     // ---- data ----
     fs::path data_root = o.data;
