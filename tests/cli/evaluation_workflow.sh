@@ -62,6 +62,31 @@ done
 "$IMBDEF" evaluate --held-out-reals --data "$DATA" --protocol one-third --out "$WORK/floor.json" >/dev/null
 grep -q '"held-out real defects"' "$WORK/floor.json" || fail "the floor row does not say what it measured"
 
+# The reals as a detector reads them: the training third as split train, the rest as split test,
+# framed like the sets above, every file named uniquely (MVTec stems repeat across classes).
+"$IMBDEF" export-reals --data "$DATA" --background "$WORK/stage1/checkpoint.safetensors" --out "$WORK/reals" --min-area 1 \
+  >"$WORK/reals.out" || fail "export-reals failed"
+grep -q "8 training and 16 held-out real defects (32 x 32, 3 channels)" "$WORK/reals.out" || fail "export-reals: $(cat "$WORK/reals.out")"
+[ "$(ls "$WORK/reals/images/train" | wc -l)" -eq 8 ] && [ "$(ls "$WORK/reals/images/test" | wc -l)" -eq 16 ] ||
+  fail "export-reals wrote $(ls "$WORK/reals/images/train" | wc -l) train and $(ls "$WORK/reals/images/test" | wc -l) test images"
+grep -q '^test: "images/test"' "$WORK/reals/data.yaml" || fail "the reals' data.yaml has no test split"
+python3 - "$WORK/reals/manifest.json" "$WORK/cp/manifest.json" <<'PY' || fail "the reals' manifest or labels disagree with copy-paste's"
+import json, sys, os
+m = json.load(open(sys.argv[1])); cp = json.load(open(sys.argv[2]))
+assert m["run"]["method"] == "real" and m["classes"] == cp["classes"], (m["run"], m["classes"], cp["classes"])
+root = os.path.dirname(sys.argv[1])
+train_sources = {s["metadata"]["source"] for s in m["samples"] if s["split"] == "train"}
+# copy-paste pasted only training defects: every source it used is in the export's train split
+assert {s["metadata"]["source"] for s in cp["samples"]} <= train_sources
+for s in m["samples"]:
+    lines = open(os.path.join(root, s["label"])).read().split()
+    assert len(lines) % 5 == 0 and len(lines) >= 5, (s["name"], lines)  # min-area 1: every real defect has a box
+    assert all(int(c) == s["class"] for c in lines[::5]), (s["name"], lines)
+PY
+if "$IMBDEF" export-reals --data "$DATA" --out "$WORK/reals2" --class nosuch 2>"$WORK/err"; then fail "an unknown class accepted"; fi
+grep -q "nosuch" "$WORK/err" || fail "the refusal does not name the unknown class"
+[ ! -e "$WORK/reals2/manifest.json" ] || fail "a refused export left a manifest"
+
 # Refusals.
 if "$IMBDEF" evaluate --data "$DATA" 2>"$WORK/err"; then fail "evaluate without a dataset accepted"; fi
 grep -q "held-out-reals" "$WORK/err" || fail "the refusal does not name the two choices"

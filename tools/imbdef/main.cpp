@@ -23,6 +23,7 @@
 #include "commands/benchmark.hpp"
 #include "commands/copy_paste.hpp"
 #include "commands/evaluate.hpp"
+#include "commands/export_reals.hpp"
 #include "commands/generate.hpp"
 #include "commands/generate_defects.hpp"
 #include "commands/info.hpp"
@@ -241,6 +242,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"detect", "segment"}));
     gen_cmd->add_option("--coco", gen_defects.coco, "Stage-2: COCO segmentation as 'rle' (exact) or 'polygon'")
         ->check(CLI::IsMember({"rle", "polygon"}));
+    gen_cmd->add_option("--min-area", gen_defects.min_area, "Stage-2: defect components of fewer pixels get no label")
+        ->check(CLI::Range(1LL, 1LL << 40));
     gen_cmd->add_flag("--no-reject", gen_defects.no_reject, "Stage-2: keep every sample, even those whose measurements fail");
     gen_cmd->add_flag("--overwrite", gen_defects.overwrite, "Stage-2: write into a non-empty dataset folder, replacing its files");
 
@@ -257,8 +260,30 @@ int main(int argc, char** argv) {
     cp_cmd->add_option("--protocol", cp.protocol, "all, or one-third: paste only the training third of each class")
         ->check(CLI::IsMember({"all", "one-third"}));
     cp_cmd->add_option("--class", cp.classes, "'all' or class names, comma-separated");
+    cp_cmd->add_option("--min-area", cp.min_area, "Defect components of fewer pixels get no label (as generate's)")
+        ->check(CLI::Range(1LL, 1LL << 40));
     cp_cmd->add_flag("--overwrite", cp.overwrite, "Write into a non-empty dataset folder, replacing its files");
     cp_cmd->add_flag("--skip-bad-files", cp.skip_bad_files, "Report unusable defects (as train-defect does) and go on without them");
+
+    imbdef_cli::export_reals_options er;
+    auto* er_cmd = app.add_subcommand("export-reals", "The real defects with masks as a labelled dataset (YOLO, COCO, data.yaml), framed as "
+                                                      "train-defect reads them: the training part as split train, the held-out part as "
+                                                      "split test");
+    er_cmd->add_option("--data", er.data, "The real defects with masks (any layout train-defect reads)")->required();
+    er_cmd->add_option("--out", er.out, "Output folder")->required();
+    er_cmd->add_option("--background", er.background, "A stage-1 checkpoint: take its resolution and channels")
+        ->check(CLI::ExistingFile);
+    er_cmd->add_option("--resolution", er.resolution, "Square size when there is no --background")->check(CLI::Range(8, 4096));
+    er_cmd->add_option("--channels", er.channels, "1 or 3 when there is no --background (default: as the data)")
+        ->check(CLI::IsMember({0, 1, 3}));
+    er_cmd->add_option("--protocol", er.protocol, "one-third (default: per class the first third trains, the rest is the test "
+                                                  "split) or all")
+        ->check(CLI::IsMember({"all", "one-third"}));
+    er_cmd->add_option("--class", er.classes, "'all' or class names, comma-separated");
+    er_cmd->add_option("--min-area", er.min_area, "Components of fewer pixels get no label (as generate's)")
+        ->check(CLI::Range(1LL, 1LL << 40));
+    er_cmd->add_flag("--overwrite", er.overwrite, "Write into a non-empty dataset folder, replacing its files");
+    er_cmd->add_flag("--skip-bad-files", er.skip_bad_files, "Report unusable defects (as train-defect does) and go on without them");
 
     imbdef_cli::evaluate_options ev;
     auto* ev_cmd = app.add_subcommand("evaluate", "The stage-2 metrics (boundary transition, crop SWD, diversity, out-of-region, "
@@ -300,6 +325,7 @@ int main(int argc, char** argv) {
         }
         if (*bench_cmd) imbdef_cli::run_benchmark(bench);
         if (*cp_cmd) return imbdef_cli::run_copy_paste(cp);
+        if (*er_cmd) return imbdef_cli::run_export_reals(er);
         if (*ev_cmd) return imbdef_cli::run_evaluate(ev);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "imbdef: %s\n", e.what());

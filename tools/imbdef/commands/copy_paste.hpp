@@ -34,6 +34,7 @@ struct copy_paste_command_options {
     std::string classes = "all";  // comma-separated class names, or all
     long long count = 64;
     std::uint64_t seed = 0;
+    long long min_area = 16;  // components with fewer pixels get no label (as generate's)
     bool overwrite = false;
     bool skip_bad_files = false;  // as train-defect's: report unusable defects and go on without them
 };
@@ -74,6 +75,7 @@ inline int run_copy_paste(const copy_paste_command_options& o) {
     data::export_options eo;
     eo.class_names = set.class_names;
     eo.overwrite = o.overwrite;
+    eo.components.min_area = static_cast<core::index_t>(o.min_area);
     data::dataset_writer writer(o.out, eo);
 
     core::tensor<float> image({1, c, r, r}), valid({1, 1, r, r}), pasted({c, r, r}), mask({r, r}), defect_mask({r, r});

@@ -38,6 +38,7 @@ struct generate_defect_options {
     std::string size;              // WxH; empty: the training resolution
     std::string yolo = "detect";   // detect or segment
     std::string coco = "rle";      // rle or polygon
+    long long min_area = 16;       // components with fewer pixels get no label
     bool no_reject = false;
     bool overwrite = false;
 };
@@ -74,6 +75,7 @@ inline void run_generate_defects(const std::string& checkpoint, const std::strin
     eo.yolo = o.yolo == "segment" ? data::yolo_task::segment : data::yolo_task::detect;
     eo.coco = o.coco == "polygon" ? data::coco_segmentation::polygon : data::coco_segmentation::rle;
     eo.overwrite = o.overwrite;
+    eo.components.min_area = static_cast<core::index_t>(o.min_area);
     data::dataset_writer writer(out_dir, eo);
 
     const core::index_t k = o.defects_per_image, c = sampler.image_channels(), r = sampler.resolution(), plane = r * r;
