@@ -16,6 +16,7 @@
 #include "train/frozen_background.hpp"
 #include "train/gan_iteration.hpp"
 #include "train/gan_state.hpp"
+#include "train/inference_checkpoint.hpp"
 #include "train/log.hpp"
 #include "train/non_finite.hpp"
 #include "train/optimized_network.hpp"

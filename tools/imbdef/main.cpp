@@ -299,6 +299,13 @@ int main(int argc, char** argv) {
     ev_cmd->add_option("--out", ev.out, "JSON file to write (default: DATASET/metrics.json)");
     ev_cmd->add_flag("--skip-bad-files", ev.skip_bad_files, "Report unusable defects (as train-defect does) and go on without them");
 
+    std::string slim_in, slim_out;
+    auto* slim_cmd = app.add_subcommand("slim", "Write an inference checkpoint: only what generating and starting a defect stage "
+                                                "read (stage 1: G_ema and D_img; stage 2: G_ema), a fraction of the size; no run "
+                                                "resumes from it");
+    slim_cmd->add_option("--checkpoint", slim_in, "A stage-1 or stage-2 training checkpoint")->required()->check(CLI::ExistingFile);
+    slim_cmd->add_option("--out", slim_out, "The inference checkpoint to write")->required();
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (threads > 0) core::set_num_threads(threads);
@@ -327,6 +334,14 @@ int main(int argc, char** argv) {
         if (*cp_cmd) return imbdef_cli::run_copy_paste(cp);
         if (*er_cmd) return imbdef_cli::run_export_reals(er);
         if (*ev_cmd) return imbdef_cli::run_evaluate(ev);
+        if (*slim_cmd) {
+            const auto groups = imbdef::train::write_inference_checkpoint(slim_in, slim_out);
+            std::string kept;
+            for (const auto& g : groups) kept += (kept.empty() ? "" : ", ") + g;
+            std::printf("%s: %s of %s (%.1f MB of %.1f MB)\n", slim_out.c_str(), kept.c_str(), slim_in.c_str(),
+                        static_cast<double>(std::filesystem::file_size(slim_out)) / 1e6,
+                        static_cast<double>(std::filesystem::file_size(slim_in)) / 1e6);
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "imbdef: %s\n", e.what());
         return 1;

@@ -26,6 +26,7 @@
 #include "../core/error.hpp"
 #include "../nn/parameters.hpp"
 #include "checkpoint.hpp"
+#include "inference_checkpoint.hpp"
 #include "optimized_network.hpp"
 
 namespace imbdef::train {
@@ -78,6 +79,11 @@ public:
                                std::initializer_list<std::string_view> may_differ)
         : reader_(path), metadata_(reader_.json_metadata()), where_("resume from " + path.string()) {
         const nlohmann::json& meta = metadata_;
+        IMBDEF_REQUIRE(!is_inference_checkpoint(meta), where_,
+                       "a training checkpoint (G, G_ema, D_img, D_match and the Adam moments)",
+                       "an inference checkpoint (" + meta.value("inference_groups", nlohmann::json::array()).dump() +
+                           " only, written by `imbdef slim`): it generates and starts a defect stage, but a run cannot "
+                           "resume from it");
         IMBDEF_REQUIRE(meta.contains("kind") && meta["kind"] == description["kind"], where_, expected_kind,
                        meta.contains("kind") ? meta["kind"].dump() : std::string("no 'kind' in its metadata"));
         // The keys that shape the networks first, so that a checkpoint of another preset is named

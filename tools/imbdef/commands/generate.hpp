@@ -76,6 +76,9 @@ inline void print_checkpoint_info(const std::string& path) {
     const nlohmann::json meta = r.json_metadata();
     std::printf("checkpoint %s\n", path.c_str());
     std::printf("  kind            %s\n", meta.value("kind", std::string("unknown")).c_str());
+    if (meta.contains("contents"))
+        std::printf("  contents        %s (no run resumes from it; made by imbdef slim from %s)\n", meta["contents"].dump().c_str(),
+                    meta.value("source_hash", std::string("?")).c_str());
     if (meta.contains("step")) std::printf("  steps           %lld\n", meta["step"].get<long long>());
     if (meta.contains("images_seen"))
         std::printf("  images seen     %lld (%.3f kimg)\n", meta["images_seen"].get<long long>(),
