@@ -24,6 +24,8 @@
 #include <imbdef/data/export.hpp>
 #include <imbdef/train/background_sampler.hpp>
 
+#include "real_defects.hpp"
+
 namespace imbdef_cli {
 
 struct copy_paste_command_options {
@@ -49,19 +51,8 @@ inline int run_copy_paste(const copy_paste_command_options& o) {
     auto backgrounds = imbdef::train::background_sampler::load(o.background);
     const core::index_t c = backgrounds.image_channels(), r = backgrounds.resolution(), plane = r * r;
 
-    data::defect_set_options dopt;
-    dopt.preprocess.resolution = r;
-    dopt.preprocess.channels = static_cast<int>(c);
-    dopt.preprocess.square = data::square_mode::center_crop;  // around each defect, as train-defect reads them
-    dopt.skip_bad_files = o.skip_bad_files;
-    dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
-    data::defect_set set = data::open_defect_set(o.data, dopt);
-    if (o.classes != "all") {
-        std::vector<std::string> names;
-        std::stringstream list(o.classes);
-        for (std::string name; std::getline(list, name, ',');) names.push_back(name);
-        set = data::select_classes(set, names, cmd + " --classes");
-    }
+    data::defect_set set = choose_classes(open_real_defects(o.data, static_cast<int>(r), static_cast<int>(c), o.skip_bad_files), o.classes,
+                                          cmd + " --class");
     const auto split = data::split_defects(set, o.protocol == "all" ? data::split_protocol::all : data::split_protocol::one_third);
     const data::defect_tensors reals = data::load_defect_tensors(set, split.train);
     const auto num_classes = static_cast<int>(set.class_names.size());

@@ -29,6 +29,8 @@
 #include <imbdef/data/preprocess.hpp>
 #include <imbdef/metrics/defect_metrics.hpp>
 
+#include "real_defects.hpp"
+
 namespace imbdef_cli {
 
 struct evaluate_options {
@@ -152,13 +154,7 @@ inline int run_evaluate(const evaluate_options& o) {
         r = generated.images.size(2);
         c = generated.images.size(1);
     }
-    data::defect_set_options dopt;
-    dopt.preprocess.resolution = r > 0 ? r : 64;
-    dopt.preprocess.channels = static_cast<int>(c);
-    dopt.preprocess.square = data::square_mode::center_crop;  // around each defect, as train-defect reads them
-    dopt.skip_bad_files = o.skip_bad_files;
-    dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
-    data::defect_set set = data::open_defect_set(o.data, dopt);
+    data::defect_set set = open_real_defects(o.data, r > 0 ? static_cast<int>(r) : 64, static_cast<int>(c), o.skip_bad_files);
     if (!o.held_out_reals) set = data::select_classes(set, generated.class_names, cmd + " --data " + o.data + " (the dataset's classes)");
     const auto split = data::split_defects(set, o.protocol == "all" ? data::split_protocol::all : data::split_protocol::one_third);
     IMBDEF_REQUIRE(o.against != "held-out" || !split.held_out.empty(), cmd + " --against held-out", "--protocol one-third",

@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,6 +23,8 @@
 #include <imbdef/data/defect_set.hpp>
 #include <imbdef/data/export.hpp>
 #include <imbdef/train/background_sampler.hpp>
+
+#include "real_defects.hpp"
 
 namespace imbdef_cli {
 
@@ -64,28 +65,15 @@ inline int run_export_reals(const export_reals_options& o) {
     IMBDEF_REQUIRE(o.protocol == "all" || o.protocol == "one-third", cmd + " --protocol", "all or one-third", "'" + o.protocol + "'");
     IMBDEF_REQUIRE(o.min_area >= 1, cmd + " --min-area", "at least 1 pixel", std::to_string(o.min_area));
 
-    data::defect_set_options dopt;
-    dopt.preprocess.resolution = o.resolution;
-    dopt.preprocess.channels = o.channels;
+    int resolution = o.resolution, channels = o.channels;
     if (!o.background.empty()) {
         const auto backgrounds = imbdef::train::background_sampler::load(o.background);
-        dopt.preprocess.resolution = static_cast<int>(backgrounds.resolution());
-        dopt.preprocess.channels = static_cast<int>(backgrounds.image_channels());
+        resolution = static_cast<int>(backgrounds.resolution());
+        channels = static_cast<int>(backgrounds.image_channels());
     }
-    IMBDEF_REQUIRE(dopt.preprocess.resolution >= 8 && dopt.preprocess.resolution <= 4096, cmd + " --resolution", "8 to 4096 pixels",
-                   std::to_string(dopt.preprocess.resolution));
-    IMBDEF_REQUIRE(dopt.preprocess.channels == 0 || dopt.preprocess.channels == 1 || dopt.preprocess.channels == 3, cmd + " --channels",
-                   "0 (as the data), 1 or 3", std::to_string(dopt.preprocess.channels));
-    dopt.preprocess.square = data::square_mode::center_crop;  // around each defect, as train-defect reads them
-    dopt.skip_bad_files = o.skip_bad_files;
-    dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
-    data::defect_set set = data::open_defect_set(o.data, dopt);
-    if (o.classes != "all") {
-        std::vector<std::string> names;
-        std::stringstream list(o.classes);
-        for (std::string name; std::getline(list, name, ',');) names.push_back(name);
-        set = data::select_classes(set, names, cmd + " --class");
-    }
+    IMBDEF_REQUIRE(resolution >= 8 && resolution <= 4096, cmd + " --resolution", "8 to 4096 pixels", std::to_string(resolution));
+    IMBDEF_REQUIRE(channels == 0 || channels == 1 || channels == 3, cmd + " --channels", "0 (as the data), 1 or 3", std::to_string(channels));
+    const data::defect_set set = choose_classes(open_real_defects(o.data, resolution, channels, o.skip_bad_files), o.classes, cmd + " --class");
     const auto split = data::split_defects(set, o.protocol == "all" ? data::split_protocol::all : data::split_protocol::one_third);
 
     data::export_options eo;

@@ -26,6 +26,8 @@
 #include <imbdef/train/progress.hpp>
 #include <imbdef/train/report.hpp>
 
+#include "real_defects.hpp"
+
 namespace imbdef_cli {
 
 struct train_background_options {
@@ -167,7 +169,7 @@ inline int run_train_background(const train_background_options& o) {
                                                                               : std::string("auto");
     dopt.valid_region = detail::parse_valid_region(region, data_root);
     dopt.skip_bad_files = o.skip_bad_files;
-    dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
+    dopt.on_skip = print_skipped;
     data::loader_options lopt;
     lopt.batch_size = o.batch;
     lopt.seed = o.seed;

@@ -39,6 +39,7 @@
 #include <imbdef/train/progress.hpp>
 #include <imbdef/train/report.hpp>
 
+#include "real_defects.hpp"
 #include "train_background.hpp"  // detail::prepare_run_folder, detail::stopped_by_non_finite
 
 namespace imbdef_cli {
@@ -216,21 +217,8 @@ inline int run_train_defect(const train_defect_options& o) {
             if (d.is_directory() && fs::is_directory(d.path() / "ground_truth")) categories.push_back(d.path());
         if (categories.size() == 1) data_root = categories.front();
     }
-    data::defect_set_options dopt;
-    dopt.preprocess.resolution = preset.resolution;
-    dopt.preprocess.channels = stage1.image_channels;
-    // Square crops of each image centred on its defect: the framing of stage 1's centre-cropped
-    // backgrounds, with no padded frame for the discriminators to tell reals by.
-    dopt.preprocess.square = data::square_mode::center_crop;
-    dopt.skip_bad_files = o.skip_bad_files;
-    dopt.on_skip = [](const data::skipped_file& f) { std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str()); };
-    data::defect_set set = data::open_defect_set(data_root, dopt);
-    if (!o.classes.empty()) {
-        std::vector<std::string> names;
-        std::stringstream list(o.classes);
-        for (std::string name; std::getline(list, name, ',');) names.push_back(name);
-        set = data::select_classes(set, names, cmd + " --classes (dataset " + data_root.string() + ")");
-    }
+    const data::defect_set set = choose_classes(open_real_defects(data_root, preset.resolution, stage1.image_channels, o.skip_bad_files),
+                                                o.classes, cmd + " --classes (dataset " + data_root.string() + ")");
     const data::defect_split split = data::split_defects(set, o.protocol == "all" ? data::split_protocol::all : data::split_protocol::one_third);
     std::printf("%s", data::counts_table(set, &split).c_str());
     const auto areas = data::class_area_ranges(set, split.train);
