@@ -128,6 +128,32 @@ TEST_CASE("a resumed stage-2 run continues bit for bit; another stage-1 file is 
     for (float v : batch.image) REQUIRE(std::isfinite(v));
 }
 
+TEST_CASE("initial_mask_area: the to-mask bias starts where the masks cover that share of the image, deterministically") {
+    test_support::temp_dir dir;
+    write_stage1(dir / "stage1.safetensors", 1);
+    auto o = options(dir / "stage1.safetensors");
+    train::defect_trainer plain(o);  // METHOD.md's zero bias
+    const double plain_area = plain.mask_area_now();
+    for (const double want : {0.02, 0.08}) {
+        CAPTURE(want);
+        o.initial_mask_area = want;
+        train::defect_trainer t(o);
+        const double area = t.mask_area_now();
+        CHECK(area > want / 2);
+        CHECK(area < want * 2);
+        CHECK(std::abs(area - want) < std::abs(plain_area - want));
+        // The calibrated bias is G's and G_ema's start, and the same on every construction.
+        CHECK(values(t.generator_parameters()) == values(t.generator_ema()));
+        train::defect_trainer again(o);
+        CHECK(values(again.generator_parameters()) == values(t.generator_parameters()));
+        rectangle_defects reals;
+        const auto s = t.step(reals);
+        CHECK(std::isfinite(s.loss_g));
+    }
+    o.initial_mask_area = 1.0;
+    CHECK_THROWS_WITH_AS(train::defect_trainer{o}, doctest::Contains("initial_mask_area"), imbdef::error);
+}
+
 TEST_CASE("bad stage-2 options are named") {
     test_support::temp_dir dir;
     write_stage1(dir / "stage1.safetensors", 1);

@@ -156,6 +156,10 @@ int main(int argc, char** argv) {
     td_cmd->add_option("--batch", td.batch, "Images per step (even: the mode-seeking term pairs the halves)")->check(CLI::Range(2, 4096));
     td_cmd->add_option("--seed", td.seed, "Seed of initialisation, latents, augmentation and data order");
     td_cmd->add_option("--start-layer", td.start_layer, "The defect branch's first synthesis layer (default: METHOD.md's)");
+    td_cmd->add_option("--initial-mask-area", td.initial_mask_area,
+                       "Share of the image the generator's masks cover at the start (default: the median area of the training "
+                       "defects; 0: METHOD.md's zero to-mask bias)")
+        ->check(CLI::Range(0.0, 0.999));
     td_cmd->add_option("--composite-radius", td.composite_radius,
                        "Beyond this many pixels from the defect mask the image is the background's, bit for bit "
                        "(default 2; 0: the hard mask; -1: off, METHOD.md's plain output)")

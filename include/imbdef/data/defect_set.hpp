@@ -527,6 +527,21 @@ inline std::vector<area_range> class_area_ranges(const defect_set& set, const st
     return out;
 }
 
+// The median area fraction of the samples `which` (the lower middle of an even count): what a
+// defect of this set typically covers, where the defect stage's masks start (initial_mask_area).
+inline double median_area_fraction(const defect_set& set, const std::vector<std::size_t>& which) {
+    IMBDEF_REQUIRE(!which.empty(), "median_area_fraction", "at least one sample", "none");
+    std::vector<double> areas;
+    for (const std::size_t i : which) {
+        IMBDEF_REQUIRE(i < set.samples.size(), "median_area_fraction", "sample indices below " + std::to_string(set.samples.size()),
+                       std::to_string(i));
+        areas.push_back(set.samples[i].area_fraction);
+    }
+    const auto mid = areas.begin() + static_cast<std::ptrdiff_t>((areas.size() - 1) / 2);
+    std::nth_element(areas.begin(), mid, areas.end());
+    return *mid;
+}
+
 // A short table of images per class (and the split, when given), for the trainer to print before
 // training:
 //   class     images  train  held out

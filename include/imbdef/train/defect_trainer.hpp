@@ -25,9 +25,11 @@
 // bits at every step. The checkpoint records the stage-1 checkpoint it was built from by content
 // hash; resuming with another is refused. A resumed run continues bit for bit, as stage 1.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -82,6 +84,10 @@ struct defect_training_options {
     std::uint64_t seed = 0;
     int start_layer = -1;        // the branch's first layer; -1: METHOD.md's default
     int composite_radius = 2;    // models::output_composite: the background beyond this band; -1: off
+    // In (0, 1): the to-mask bias starts where the generator's masks cover this share of the
+    // image on a batch of random codes (calibrate_mask_bias); the CLI passes the median area of
+    // the training defects. <= 0: METHOD.md's zero bias, masks over about half the image at first.
+    double initial_mask_area = -1;
     double g_lr = 0.0025, d_lr = 0.002;
     double r1_gamma = -1;        // < 0: 0.5 (R / 128)^2, as stage 1
     int r1_interval = 16;
@@ -106,6 +112,8 @@ struct defect_training_options {
                        std::to_string(match_weight) + ", " + std::to_string(esl_weight) + ", " + std::to_string(rcl_weight));
         IMBDEF_REQUIRE(mask_sharpness > 0, where, "mask_sharpness > 0", std::to_string(mask_sharpness));
         models::check_output_composite({composite_radius}, where + " composite_radius");
+        IMBDEF_REQUIRE(initial_mask_area < 1 && std::isfinite(initial_mask_area), where, "initial_mask_area < 1 (<= 0: off)",
+                       std::to_string(initial_mask_area));
     }
 };
 
@@ -148,7 +156,6 @@ public:
         // Stage 1: its EMA generator frozen inside G, its D_img as D_img's start.
         load_frozen_background(g_module_, g_.parameters().views(), options_.background_checkpoint);
         checkpoint_reader(options_.background_checkpoint).load_group("D_img", d_img_.parameters());
-        nn::copy_values<float>(std::as_const(g_).parameters().views(), g_ema_.views());
         const index_t n = options_.batch, c = channels_, r = preset_.resolution, k = static_cast<index_t>(preset_.latent_dim);
         for (auto* t : {&image_, &background_, &image_grad_, &real_images_, &aug_image_, &aug_image_grad_}) nn::ensure_shape(*t, {n, c, r, r});
         for (auto* t : {&logit_, &mask_, &valid_, &logit_grad_, &real_masks_, &shuffled_masks_}) nn::ensure_shape(*t, {n, 1, r, r});
@@ -159,6 +166,18 @@ public:
         for (auto* t : {&logits_, &dlogits_, &match_logits_}) nn::ensure_shape(*t, {n, 1});
         classes_.assign(static_cast<std::size_t>(n), 0);
         real_classes_.assign(static_cast<std::size_t>(n), 0);
+        if (options_.initial_mask_area > 0) calibrate_mask_bias(options_.initial_mask_area);
+        nn::copy_values<float>(std::as_const(g_).parameters().views(), g_ema_.views());
+    }
+
+    // The share of the image the generator's masks cover on the calibration batch (random codes
+    // from their own stream, classes in turn), at the current weights.
+    double mask_area_now() {
+        draw_calibration_codes();
+        generate();
+        double set = 0;
+        for (const float v : mask_) set += v > 0.5f ? 1.0 : 0.0;
+        return set / static_cast<double>(mask_.numel());
     }
 
     template <defect_batch_source Source>
@@ -224,6 +243,7 @@ public:
                               {"classes", options_.class_names},
                               {"start_layer", g_module_.start_layer()},
                               {"composite_radius", options_.composite_radius},
+                              {"initial_mask_area", options_.initial_mask_area},
                               {"batch", options_.batch},
                               {"total_kimg", options_.total_kimg},
                               {"seed", options_.seed},
@@ -244,7 +264,8 @@ public:
 
 private:
     enum class draw : std::uint64_t { g_latents = 1, g_defect_latents, d_latents, d_defect_latents, aug_g_fake, aug_d_fake, aug_d_real,
-                                      aug_d_shuffled, aug_r1_real, g_classes, d_classes };
+                                      aug_d_shuffled, aug_r1_real, g_classes, d_classes, mask_calibration_latents,
+                                      mask_calibration_defect_latents };
 
     models::defect_generator_config generator_config() const {
         auto c = models::defect_generator_config_for(preset_, channels_, num_classes());
@@ -274,6 +295,36 @@ private:
             classes_[static_cast<std::size_t>(i)] =
                 real_classes_[static_cast<std::size_t>(std::min<std::uint32_t>(rng.bits(static_cast<std::uint64_t>(i)) % static_cast<std::uint32_t>(n),
                                                                                    static_cast<std::uint32_t>(n - 1)))];
+    }
+
+    // Shifts the to-mask conv's bias so that the output masks of the calibration batch cover
+    // `area` of the image: M at the output is the start layer's logit through linear resampling
+    // filters, so a bias shift moves it by about the same constant. The threshold that leaves
+    // `area` of the pixels (inside the valid region, where masks can be) at or above it is
+    // subtracted; a second round corrects what the filters' edges and the valid region bend.
+    // Deterministic: the codes come from their own stream at step 0.
+    void calibrate_mask_bias(double area) {
+        const auto bias = g_.parameters().views()["to_mask.bias"];
+        std::vector<float> logits;
+        for (int round = 0; round < 2; ++round) {
+            draw_calibration_codes();
+            generate();
+            logits.clear();
+            for (index_t q = 0; q < logit_.numel(); ++q)
+                if (valid_[q] > 0) logits.push_back(logit_[q]);
+            if (logits.empty()) return;  // no valid region anywhere: nothing to calibrate against
+            const auto want = static_cast<std::size_t>(std::clamp(area * static_cast<double>(logit_.numel()), 1.0,
+                                                                  static_cast<double>(logits.size())));
+            std::nth_element(logits.begin(), logits.begin() + static_cast<std::ptrdiff_t>(want - 1), logits.end(), std::greater<float>());
+            bias[0] -= logits[want - 1];
+        }
+    }
+
+    void draw_calibration_codes() {
+        const index_t n = options_.batch;
+        core::fill_normal(z_.view(), state_.stream(draw::mask_calibration_latents));
+        core::fill_normal(zd_.view(), state_.stream(draw::mask_calibration_defect_latents));
+        for (index_t i = 0; i < n; ++i) classes_[static_cast<std::size_t>(i)] = static_cast<int>(i % num_classes());
     }
 
     void generate() {

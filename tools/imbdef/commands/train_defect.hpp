@@ -59,6 +59,7 @@ struct train_defect_options {
     int batch = 8;
     int start_layer = -1;
     int composite_radius = imbdef::models::output_composite{}.radius;  // -1: off (METHOD.md's plain output)
+    double initial_mask_area = -1;  // < 0: the median area of the training defects; 0: off; else this share
     int metrics_images = 64;
     bool x_flip = true;
     bool no_augment = false;
@@ -232,11 +233,15 @@ inline int run_train_defect(const train_defect_options& o) {
     topt.seed = o.seed;
     topt.start_layer = o.start_layer;
     topt.composite_radius = o.composite_radius;
+    topt.initial_mask_area = o.initial_mask_area < 0 ? data::median_area_fraction(set, split.train) : o.initial_mask_area;
     topt.augment = !o.no_augment;
     train::defect_trainer trainer(topt);
     // A refused resume (another stage-1 checkpoint, another configuration) must leave nothing in
     // the run folder: load before anything is written there.
     if (!o.resume.empty()) trainer.load(o.resume);
+    else if (topt.initial_mask_area > 0)
+        std::printf("the generator's masks start at %.2f%% of the image (%s)\n", 100.0 * trainer.mask_area_now(),
+                    o.initial_mask_area < 0 ? "calibrated to the median training defect's area" : "--initial-mask-area");
     const auto& names = set.class_names;
     const auto num_classes = static_cast<core::index_t>(names.size());
     const core::index_t c = stage1.image_channels, r = preset.resolution;
