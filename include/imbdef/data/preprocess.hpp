@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -71,6 +72,31 @@ inline square_geometry square_of(core::index_t h, core::index_t w, square_mode m
     return {side, (h - side) / 2, (w - side) / 2};  // truncation: the extra pixel goes after
 }
 
+// Writes the window of `pixels` at (y0, x0) of out's height and width into out [1, c_out, hh, ww]
+// in [-1, 1]: alpha dropped, grey kept or expanded, RGB kept or converted (Rec. 601); positions
+// outside the image replicate its edge pixels.
+inline void convert_window(const xt::xtensor<float, 3>& pixels, core::index_t y0, core::index_t x0, int c_out, core::view<float> out) {
+    const auto h = static_cast<core::index_t>(pixels.shape()[0]), w = static_cast<core::index_t>(pixels.shape()[1]);
+    const int c_in = static_cast<int>(pixels.shape()[2]);
+    const int colour = (c_in == 2 || c_in == 4) ? c_in - 1 : c_in;
+    const core::index_t hh = out.size(2), ww = out.size(3), plane = hh * ww;
+    const float* src = pixels.data();
+    for (core::index_t y = 0; y < hh; ++y) {
+        const core::index_t sy = std::clamp<core::index_t>(y + y0, 0, h - 1);
+        for (core::index_t x = 0; x < ww; ++x) {
+            const core::index_t sx = std::clamp<core::index_t>(x + x0, 0, w - 1);
+            const float* p = src + (sy * w + sx) * c_in;
+            float* d = out.data() + y * ww + x;
+            if (c_out == 1) {
+                const float v = colour == 1 ? p[0] : 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
+                d[0] = 2.0f * v - 1.0f;
+            } else {
+                for (int k = 0; k < 3; ++k) d[k * plane] = 2.0f * p[colour == 1 ? 0 : k] - 1.0f;
+            }
+        }
+    }
+}
+
 }  // namespace detail
 
 // Throws imbdef::error (naming `source` when given) for a resolution outside
@@ -106,7 +132,6 @@ inline void preprocess_image(const xt::xtensor<float, 3>& pixels, const preproce
     IMBDEF_REQUIRE(h >= 1 && w >= 1, where, "a non-empty image",
                    std::to_string(w) + " x " + std::to_string(h) + " pixels");
     const int c_out = preprocessed_channels(o, c_in, source);
-    const int colour = (c_in == 2 || c_in == 4) ? c_in - 1 : c_in;
     const core::index_t r = o.resolution;
     const core::shape want({c_out, r, r});
     IMBDEF_REQUIRE(out.shape() == want, where, "an output of shape " + want.to_string(), out.shape().to_string());
@@ -114,25 +139,57 @@ inline void preprocess_image(const xt::xtensor<float, 3>& pixels, const preproce
     const auto g = detail::square_of(h, w, o.square, o.focus);
     core::scratch_scope<> scratch;
     const core::view<float> square = scratch.allocate<float>(core::shape{1, c_out, g.side, g.side});
-    const float* src = pixels.data();
-    const core::index_t plane = g.side * g.side;
-    for (core::index_t y = 0; y < g.side; ++y) {
-        const core::index_t sy = std::clamp<core::index_t>(y + g.y0, 0, h - 1);
-        for (core::index_t x = 0; x < g.side; ++x) {
-            const core::index_t sx = std::clamp<core::index_t>(x + g.x0, 0, w - 1);
-            const float* p = src + (sy * w + sx) * c_in;
-            float* d = square.data() + y * g.side + x;
-            if (c_out == 1) {
-                const float v = colour == 1 ? p[0] : 0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2];
-                d[0] = 2.0f * v - 1.0f;
-            } else {
-                for (int k = 0; k < 3; ++k) d[k * plane] = 2.0f * p[colour == 1 ? 0 : k] - 1.0f;
-            }
-        }
-    }
+    detail::convert_window(pixels, g.y0, g.x0, c_out, square);
     const core::view<float> y4 = out.reshaped(core::shape{1, c_out, r, r});
     ops::resize<float, core::cpu>(square, y4);
     for (float& v : out) v = std::clamp(v, -1.0f, 1.0f);
+}
+
+// The size of an H x W image resampled by `scale`: each side rounded, at least 1.
+inline std::array<core::index_t, 2> scaled_size(core::index_t h, core::index_t w, double scale) {
+    const auto side = [&](core::index_t n) {
+        return std::max<core::index_t>(1, static_cast<core::index_t>(std::llround(static_cast<double>(n) * scale)));
+    };
+    return {side(h), side(w)};
+}
+
+// The whole image, no square, resampled by `scale` (native-scale patches are cut from it:
+// data/defect_patches.hpp): [channels, H', W'] (scaled_size) in [-1, 1], by the same channel
+// conversion and per-axis resize as preprocess_image. channels 0 follows the data.
+inline core::tensor<float> preprocess_scaled(const xt::xtensor<float, 3>& pixels, int channels, double scale,
+                                             const std::filesystem::path& source = {}) {
+    const std::string where = detail::preprocess_where(source);
+    IMBDEF_REQUIRE(std::isfinite(scale) && scale > 0 && scale <= 16, where, "a scale in (0, 16]", std::to_string(scale));
+    const auto h = static_cast<core::index_t>(pixels.shape()[0]), w = static_cast<core::index_t>(pixels.shape()[1]);
+    IMBDEF_REQUIRE(h >= 1 && w >= 1, where, "a non-empty image", std::to_string(w) + " x " + std::to_string(h) + " pixels");
+    const int c = preprocessed_channels(preprocess_options{1, channels}, static_cast<int>(pixels.shape()[2]), source);
+    const auto [hs, ws] = scaled_size(h, w, scale);
+    core::scratch_scope<> scratch;
+    const core::view<float> full = scratch.allocate<float>(core::shape{1, c, h, w});
+    detail::convert_window(pixels, 0, 0, c, full);
+    core::tensor<float> out(core::shape{c, hs, ws}, core::uninitialized);
+    ops::resize<float, core::cpu>(full, out.view().reshaped(core::shape{1, c, hs, ws}));
+    for (float& v : out) v = std::clamp(v, -1.0f, 1.0f);
+    return out;
+}
+
+// A mask (set where >= 128) resampled like preprocess_scaled: [H', W'] {0, 1}, set where at least
+// half of a pixel is covered.
+inline core::tensor<std::uint8_t> preprocess_mask_scaled(const xt::xtensor<std::uint8_t, 2>& mask, double scale,
+                                                         const std::filesystem::path& source = {}) {
+    const std::string where = detail::preprocess_where(source) + " (mask)";
+    IMBDEF_REQUIRE(std::isfinite(scale) && scale > 0 && scale <= 16, where, "a scale in (0, 16]", std::to_string(scale));
+    const auto h = static_cast<core::index_t>(mask.shape()[0]), w = static_cast<core::index_t>(mask.shape()[1]);
+    IMBDEF_REQUIRE(h >= 1 && w >= 1, where, "a non-empty mask", std::to_string(w) + " x " + std::to_string(h) + " pixels");
+    const auto [hs, ws] = scaled_size(h, w, scale);
+    core::scratch_scope<> scratch;
+    const core::view<float> full = scratch.allocate<float>(core::shape{1, 1, h, w});
+    for (core::index_t i = 0; i < h * w; ++i) full[i] = mask.data()[i] >= 128 ? 1.0f : 0.0f;
+    const core::view<float> cover = scratch.allocate<float>(core::shape{1, 1, hs, ws});
+    ops::resize<float, core::cpu>(full, cover);
+    core::tensor<std::uint8_t> out(core::shape{hs, ws}, core::uninitialized);
+    for (core::index_t i = 0; i < hs * ws; ++i) out[i] = cover[i] >= 0.5f - 1e-5f ? 1 : 0;
+    return out;
 }
 
 // An owning version of preprocess_image.
