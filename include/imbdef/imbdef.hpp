@@ -53,6 +53,7 @@
 #include "policies/regularization_schedule.hpp"
 #include "train.hpp"
 #include "data/background_loader.hpp"
+#include "data/background_patches.hpp"
 #include "data/copy_paste.hpp"
 #include "data/defect_patches.hpp"
 #include "data/defect_set.hpp"
