@@ -64,7 +64,7 @@ void write_defect(const fs::path& image, const fs::path& mask, std::size_t h, st
 }  // namespace
 
 TEST_CASE("a defect that fits lies wholly inside its patch, at every offset the image allows") {
-    const auto d = synthetic_defect(40, 50, {10, 20, 14, 27});
+    const auto d = synthetic_defect(40, 50, {.x0 = 20, .y0 = 10, .x1 = 27, .y1 = 14});
     const core::index_t p = 16;
     std::set<core::index_t> ys, xs;
     for (int i = 0; i < 400; ++i) {
@@ -86,14 +86,14 @@ TEST_CASE("a defect that fits lies wholly inside its patch, at every offset the 
     CHECK(*xs.begin() == 11);
     CHECK(*xs.rbegin() == 20);
     // Near the border the patch is clamped inside the image.
-    const auto corner = synthetic_defect(20, 20, {17, 17, 20, 20});
+    const auto corner = synthetic_defect(20, 20, {.x0 = 17, .y0 = 17, .x1 = 20, .y1 = 20});
     const auto o = data::patch_origin(corner, 16, {0.0f, 0.0f, 0.0f, 0.0f});
     CHECK(o == std::array<core::index_t, 2>{4, 4});
 }
 
 TEST_CASE("a defect larger than the patch is cut into patches that each hold some of it") {
     // An L-shaped defect whose bounding box is far larger than the patch: boxes alone would miss it.
-    auto d = synthetic_defect(64, 64, {0, 0, 64, 64});
+    auto d = synthetic_defect(64, 64, {.x0 = 0, .y0 = 0, .x1 = 64, .y1 = 64});
     for (core::index_t q = 0; q < 64 * 64; ++q) d.mask[q] = (q / 64 == 60 || q % 64 == 3) ? 1 : 0;
     d.defect_pixels = 0;
     for (core::index_t q = 0; q < 64 * 64; ++q) d.defect_pixels += d.mask[q];
@@ -108,7 +108,7 @@ TEST_CASE("a defect larger than the patch is cut into patches that each hold som
     }
     std::vector<data::scaled_defect> two;
     two.push_back(std::move(d));
-    two.push_back(synthetic_defect(64, 64, {1, 1, 5, 5}, 1));
+    two.push_back(synthetic_defect(64, 64, {.x0 = 1, .y0 = 1, .x1 = 5, .y1 = 5}, 1));
     CHECK(data::defects_larger_than_patch(two, 12, 2) == std::vector<std::size_t>{1, 0});
 }
 

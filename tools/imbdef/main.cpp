@@ -156,6 +156,10 @@ int main(int argc, char** argv) {
     td_cmd->add_option("--batch", td.batch, "Images per step (even: the mode-seeking term pairs the halves)")->check(CLI::Range(2, 4096));
     td_cmd->add_option("--seed", td.seed, "Seed of initialisation, latents, augmentation and data order");
     td_cmd->add_option("--start-layer", td.start_layer, "The defect branch's first synthesis layer (default: METHOD.md's)");
+    td_cmd->add_flag("--patch", td.patch, "Train on native-scale patches of the defect images (the preset's resolution a side) "
+                                          "instead of whole images shrunk to it; the stage-1 checkpoint must be a patch model");
+    td_cmd->add_option("--scale", td.scale, "With --patch: resample the images by this first (default: the stage-1 checkpoint's)")
+        ->check(CLI::Range(0.01, 16.0));
     td_cmd->add_option("--initial-mask-area", td.initial_mask_area,
                        "Share of the image the generator's masks cover at the start (default: the median area of the training "
                        "defects; 0: METHOD.md's zero to-mask bias)")
@@ -219,6 +223,9 @@ int main(int argc, char** argv) {
     tb_cmd->add_option("--stop-at-kimg", tb.stop_at_kimg, "Stop here (with a checkpoint) and resume later with --resume; "
                                                           "the run's schedule stays that of --kimg")
         ->check(CLI::NonNegativeNumber);
+    tb_cmd->add_flag("--patch", tb.patch, "Train on native-scale patches (the preset's resolution a side, mostly inside the valid "
+                                          "region) instead of whole images shrunk to it: one patch pixel is one pixel a detector sees");
+    tb_cmd->add_option("--scale", tb.scale, "With --patch: resample the images by this first (default 1)")->check(CLI::Range(0.01, 16.0));
     tb_cmd->add_option("--gamma", tb.gamma, "R1 weight (default: 0.5 (R/128)^2)")->check(CLI::NonNegativeNumber);
     tb_cmd->add_option("--swd-images", tb.swd_images, "Images per set for the SWD metric")->check(CLI::Range(8, 100000));
     tb_cmd->add_flag("--x-flip", tb.x_flip, "Mirror training images (and masks) at random");

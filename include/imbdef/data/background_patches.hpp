@@ -35,7 +35,8 @@
 
 namespace imbdef::data {
 
-inline constexpr std::uint64_t background_patch_stream = 0x4250ull << 48;  // "BP"
+inline constexpr std::uint64_t background_patch_stream = 0x4250ull << 48;            // "BP"
+inline constexpr std::uint64_t background_reference_stream = 0x4252ull << 48;        // "BR"
 
 // One defect-free image at patch scale, with the summed-area table of its valid region.
 struct scaled_background {
@@ -198,6 +199,28 @@ public:
                 }
         }
         ++served_;
+    }
+
+    // A fixed reference set, the same at every call and apart from the training sequence: patch i
+    // of image i mod size(), unflipped, placed by stream background_reference_stream + i. What a
+    // run measures its generator against (SWD) and shows as its real samples.
+    void reference(core::view<float> images, core::view<float> masks) const {
+        const core::index_t n = images.size(0), c = set_.channels, p = patch_, plane = p * p;
+        IMBDEF_REQUIRE(images.shape() == (core::shape{n, c, p, p}) && masks.shape() == (core::shape{n, 1, p, p}),
+                       "data::background_patches::reference", "images [N, " + std::to_string(c) + ", P, P] and masks [N, 1, P, P]",
+                       images.shape().to_string() + ", " + masks.shape().to_string());
+        for (core::index_t i = 0; i < n; ++i) {
+            const scaled_background& b = set_.images[static_cast<std::size_t>(i % size())];
+            const auto [y0, x0] = background_patch_origin(
+                b, p, core::philox_stream{.seed = seed_, .stream = background_reference_stream + static_cast<std::uint64_t>(i)});
+            const core::index_t w = b.width(), hw = b.height() * w;
+            for (core::index_t y = 0; y < p; ++y)
+                for (core::index_t x = 0; x < p; ++x) {
+                    const core::index_t q = (y0 + y) * w + x0 + x;
+                    for (core::index_t k = 0; k < c; ++k) images[(i * c + k) * plane + y * p + x] = b.image[k * hw + q];
+                    masks[i * plane + y * p + x] = b.valid[q] ? 1.0f : -1.0f;
+                }
+        }
     }
 
 private:

@@ -29,6 +29,7 @@
 #include "../core/philox.hpp"
 #include "../core/tensor.hpp"
 #include "defect_set.hpp"
+#include "export/components.hpp"
 #include "preprocess.hpp"
 #include "sample_order.hpp"
 
@@ -36,26 +37,15 @@ namespace imbdef::data {
 
 // The Philox stream of the patch offsets (plus the position in the sequence), in the data
 // pipeline's range of stream ids (data/sample_order.hpp).
-inline constexpr std::uint64_t patch_stream = 0x5041ull << 48;  // "PA"
-
-struct patch_options {
-    core::index_t size = 64;  // the patch side: the preset's resolution
-    double scale = 1.0;       // images are resampled by this first (one patch pixel = 1 / scale source pixels)
-};
-
-// The bounding box of a mask's set pixels, half-open: rows [y0, y1), columns [x0, x1).
-struct pixel_box {
-    core::index_t y0 = 0, x0 = 0, y1 = 0, x1 = 0;
-    core::index_t height() const noexcept { return y1 - y0; }
-    core::index_t width() const noexcept { return x1 - x0; }
-};
+inline constexpr std::uint64_t patch_stream = 0x5041ull << 48;            // "PA"
+inline constexpr std::uint64_t patch_reference_stream = 0x5052ull << 48;  // "PR"
 
 // One defect image at patch scale.
 struct scaled_defect {
     core::tensor<float> image;          // [C, H, W] in [-1, 1]
     core::tensor<std::uint8_t> mask;    // [H, W] {0, 1}
     int class_index = 0;
-    pixel_box box;                      // of the mask
+    pixel_box box;                      // of the mask, half-open (export/components.hpp)
     core::index_t defect_pixels = 0;    // set pixels of the mask
 };
 
@@ -123,12 +113,13 @@ inline std::vector<scaled_defect> load_scaled_defects(const defect_set& set, con
                 IMBDEF_REQUIRE(h >= o.size && w >= o.size, "defect image " + s.image.string(),
                                "at least the patch side " + std::to_string(o.size) + " px at scale " + std::to_string(o.scale),
                                std::to_string(w) + " x " + std::to_string(h) + " px: a larger --scale, or a smaller patch");
-                r.box = {h, w, 0, 0};
+                r.box = {.x0 = w, .y0 = h, .x1 = 0, .y1 = 0};
                 for (core::index_t y = 0; y < h; ++y)
                     for (core::index_t x = 0; x < w; ++x)
                         if (r.mask[y * w + x]) {
                             ++r.defect_pixels;
-                            r.box = {std::min(r.box.y0, y), std::min(r.box.x0, x), std::max(r.box.y1, y + 1), std::max(r.box.x1, x + 1)};
+                            r.box = {.x0 = std::min(r.box.x0, x), .y0 = std::min(r.box.y0, y), .x1 = std::max(r.box.x1, x + 1),
+                                     .y1 = std::max(r.box.y1, y + 1)};
                         }
                 IMBDEF_REQUIRE(r.defect_pixels > 0, "defect mask " + s.mask.string(),
                                "at least one defect pixel at scale " + std::to_string(o.scale), "none: the defect covers under half a pixel");
@@ -149,6 +140,40 @@ inline std::vector<std::size_t> defects_larger_than_patch(const std::vector<scal
     return out;
 }
 
+namespace patch_detail {
+
+// Patch `row` of images [N, C, P, P] and masks [N, 1, P, P] (masks {-1, +1}) from `d` at (y0, x0).
+inline void cut_patch(const scaled_defect& d, core::index_t y0, core::index_t x0, bool flip, core::index_t row, core::view<float> images,
+                      core::view<float> masks) {
+    const core::index_t c = d.image.size(0), p = images.size(2), plane = p * p, w = d.mask.size(1), hw = d.mask.size(0) * w;
+    for (core::index_t y = 0; y < p; ++y)
+        for (core::index_t x = 0; x < p; ++x) {
+            const core::index_t q = (y0 + y) * w + x0 + (flip ? p - 1 - x : x);
+            for (core::index_t k = 0; k < c; ++k) images[(row * c + k) * plane + y * p + x] = d.image[k * hw + q];
+            masks[row * plane + y * p + x] = d.mask[q] ? 1.0f : -1.0f;
+        }
+}
+
+}  // namespace patch_detail
+
+// One fixed patch per defect, in order and unflipped, placed by stream patch_reference_stream + i:
+// the same at every call and apart from the training sequence. What a run shows as its real
+// defects and measures its samples against.
+inline defect_tensors reference_patches(const std::vector<scaled_defect>& defects, core::index_t p, std::uint64_t seed) {
+    IMBDEF_REQUIRE(!defects.empty(), "data::reference_patches", "at least one defect", "none");
+    const auto n = static_cast<core::index_t>(defects.size());
+    const core::index_t c = defects.front().image.size(0);
+    defect_tensors out{core::tensor<float>(core::shape{n, c, p, p}), core::tensor<float>(core::shape{n, 1, p, p}), {}};
+    for (core::index_t i = 0; i < n; ++i) {
+        const scaled_defect& d = defects[static_cast<std::size_t>(i)];
+        const core::philox_stream rng{.seed = seed, .stream = patch_reference_stream + static_cast<std::uint64_t>(i)};
+        const auto [y0, x0] = patch_origin(d, p, {rng.uniform(0), rng.uniform(1), rng.uniform(2), rng.uniform(3)});
+        patch_detail::cut_patch(d, y0, x0, false, i, out.images.view(), out.masks.view());
+        out.classes.push_back(d.class_index);
+    }
+    return out;
+}
+
 class defect_patches {
 public:
     defect_patches(std::vector<scaled_defect> defects, core::index_t patch, std::uint64_t seed, bool x_flip)
@@ -163,7 +188,7 @@ public:
     }
 
     void next(core::view<float> images, core::view<float> masks, std::span<int> classes) {
-        const core::index_t n = images.size(0), c = defects_.front().image.size(0), p = patch_, plane = p * p;
+        const core::index_t n = images.size(0), c = defects_.front().image.size(0), p = patch_;
         IMBDEF_REQUIRE(images.shape() == (core::shape{n, c, p, p}) && masks.shape() == (core::shape{n, 1, p, p}) &&
                            classes.size() == static_cast<std::size_t>(n),
                        "data::defect_patches", "a batch of images [N, " + std::to_string(c) + ", " + std::to_string(p) + ", " +
@@ -176,13 +201,7 @@ public:
             const core::philox_stream rng{.seed = seed_, .stream = patch_stream + position};
             const auto [y0, x0] = patch_origin(d, p, {rng.uniform(0), rng.uniform(1), rng.uniform(2), rng.uniform(3)});
             classes[static_cast<std::size_t>(i)] = d.class_index;
-            const core::index_t w = d.mask.size(1), hw = d.mask.size(0) * w;
-            for (core::index_t y = 0; y < p; ++y)
-                for (core::index_t x = 0; x < p; ++x) {
-                    const core::index_t q = (y0 + y) * w + x0 + (s.flip ? p - 1 - x : x);
-                    for (core::index_t k = 0; k < c; ++k) images[(i * c + k) * plane + y * p + x] = d.image[k * hw + q];
-                    masks[i * plane + y * p + x] = d.mask[q] ? 1.0f : -1.0f;
-                }
+            patch_detail::cut_patch(d, y0, x0, s.flip, i, images, masks);
         }
         ++served_;
     }

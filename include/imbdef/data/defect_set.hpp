@@ -273,6 +273,11 @@ struct defect_set_options {
     // 1) do not have.
     bool crop_around_defect = true;
     std::optional<layout_kind> layout{};  // the layout when detection should not decide
+    // Native-scale patches (data/defect_patches.hpp): each image and mask is checked at
+    // patch.scale instead of the square at the resolution (the image at least patch.size a side,
+    // a defect pixel left), and area_fraction is the share of a patch the defect covers,
+    // min(defect pixels, size^2) / size^2.
+    std::optional<patch_options> patch{};
     bool skip_bad_files = false;
     // Called once per skipped file, in list order, before open_defect_set returns.
     std::function<void(const skipped_file&)> on_skip{};
@@ -360,6 +365,18 @@ inline core::tensor<std::uint8_t> training_mask(const decoded_defect& d, const d
     return m;
 }
 
+// Under patches: the checks at patch scale and the share of a patch the defect covers.
+inline double patch_area(const decoded_defect& d, const defect_candidate& c, const patch_options& p) {
+    const core::tensor<std::uint8_t> m = preprocess_mask_scaled(d.mask, p.scale, c.mask);
+    IMBDEF_REQUIRE(m.size(0) >= p.size && m.size(1) >= p.size, "defect image " + c.image.string(),
+                   "at least the patch side " + std::to_string(p.size) + " px at scale " + std::to_string(p.scale),
+                   std::to_string(m.size(1)) + " x " + std::to_string(m.size(0)) + " px: a larger --scale, or a smaller patch");
+    const auto set = static_cast<core::index_t>(std::count(m.begin(), m.end(), std::uint8_t{1}));
+    IMBDEF_REQUIRE(set > 0, "defect mask " + c.mask.string() + " at scale " + std::to_string(p.scale), "at least one defect pixel",
+                   "none (the defect covers under half a pixel)");
+    return static_cast<double>(std::min(set, p.size * p.size)) / static_cast<double>(p.size * p.size);
+}
+
 }  // namespace detail
 
 // Decodes and checks every candidate (in parallel); the usable ones become the set. Without
@@ -387,6 +404,10 @@ inline defect_set open_defect_set(const defect_listing& listing, const defect_se
                                                    static_cast<int>(d.image.pixels.shape()[2]), c.image);
                 if (d.defect_free) {
                     res.defect_free = true;
+                    continue;
+                }
+                if (o.patch) {
+                    res.area = detail::patch_area(d, c, *o.patch);
                     continue;
                 }
                 const auto m = detail::training_mask(d, c, detail::framing(o.preprocess, o.crop_around_defect, d.mask));

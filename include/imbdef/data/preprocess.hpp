@@ -52,6 +52,13 @@ struct preprocess_options {
     static constexpr core::index_t max_resolution = 16384;
 };
 
+// Native-scale patches: square crops of `size` pixels out of the images resampled by `scale`
+// (data/background_patches.hpp, data/defect_patches.hpp).
+struct patch_options {
+    core::index_t size = 64;  // the patch side: the preset's resolution
+    double scale = 1.0;       // images are resampled by this first (one patch pixel = 1 / scale source pixels)
+};
+
 namespace detail {
 
 inline std::string preprocess_where(const std::filesystem::path& source) {

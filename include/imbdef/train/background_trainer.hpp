@@ -82,6 +82,10 @@ struct background_training_options {
     int r1_interval = 16;       // lazy R1: every k-th step, weight k
     double match_weight = 1.0;  // weight of D_match's term in L_G
     double mask_sharpness = 10; // k of the soft mask tanh(k b_raw)
+    // > 0: the reals are native-scale patches of the images resampled by this factor
+    // (data/background_patches.hpp), recorded in the checkpoint as config.patch_scale so that a
+    // defect stage and generation can tell patch models from whole-image ones. 0: whole images.
+    double patch_scale = 0;
     double ema_half_life_kimg = -1;  // < 0: batch * 10 / 32 (METHOD.md)
     double ema_rampup = 0.05;
     bool augment = true;        // ADA on the discriminators' inputs
@@ -100,6 +104,7 @@ struct background_training_options {
         IMBDEF_REQUIRE(r1_interval >= 1, where, "r1_interval >= 1", std::to_string(r1_interval));
         IMBDEF_REQUIRE(mask_sharpness > 0, where, "mask_sharpness > 0", std::to_string(mask_sharpness));
         IMBDEF_REQUIRE(match_weight >= 0, where, "match_weight >= 0", std::to_string(match_weight));
+        IMBDEF_REQUIRE(patch_scale >= 0 && patch_scale <= 16, where, "patch_scale in [0, 16] (0: whole images)", std::to_string(patch_scale));
     }
 };
 
@@ -223,6 +228,7 @@ public:
                               {"augment", options_.augment},
                               {"augmentation_policy", std::string(Augmentation::name)},
                               {"detail_injection", "pgdi"}};
+        if (options_.patch_scale > 0) cfg["patch_scale"] = options_.patch_scale;  // absent: whole images, as before patches
         return {{"kind", "imbdef.background"}, {"format", 1}, {"config", cfg}};
     }
 

@@ -88,6 +88,11 @@ struct defect_training_options {
     // image on a batch of random codes (calibrate_mask_bias); the CLI passes the median area of
     // the training defects. <= 0: METHOD.md's zero bias, masks over about half the image at first.
     double initial_mask_area = -1;
+    // > 0: the real defects are native-scale patches of the images resampled by this factor
+    // (data/defect_patches.hpp). It must equal the stage-1 checkpoint's config.patch_scale (absent:
+    // whole images): a patch model and a whole-image model see the world at different scales,
+    // and mixing them is refused naming which is which. Recorded as config.patch_scale.
+    double patch_scale = 0;
     double g_lr = 0.0025, d_lr = 0.002;
     double r1_gamma = -1;        // < 0: 0.5 (R / 128)^2, as stage 1
     int r1_interval = 16;
@@ -114,6 +119,7 @@ struct defect_training_options {
         models::check_output_composite({composite_radius}, where + " composite_radius");
         IMBDEF_REQUIRE(initial_mask_area < 1 && std::isfinite(initial_mask_area), where, "initial_mask_area < 1 (<= 0: off)",
                        std::to_string(initial_mask_area));
+        IMBDEF_REQUIRE(patch_scale >= 0 && patch_scale <= 16, where, "patch_scale in [0, 16] (0: whole images)", std::to_string(patch_scale));
     }
 };
 
@@ -125,6 +131,20 @@ struct defect_step_stats {
     std::optional<double> r1_img, r1_match;
     double real_sign = 0, ada_p = 0;
 };
+
+// A defect stage on patches at `patch_scale` (0: whole images) needs a stage 1 trained the same
+// way: a patch model and a whole-image model see the world at different scales. Mixing them, or
+// patches at two scales, is refused naming which is which.
+inline void require_matching_patch_scale(const background_checkpoint_info& stage1, double patch_scale, const std::filesystem::path& path) {
+    const double stage1_scale = stage1.metadata.at("config").value("patch_scale", 0.0);
+    const auto kind = [](double scale) {
+        return scale > 0 ? "native-scale patches at scale " + std::to_string(scale) : std::string("whole images");
+    };
+    IMBDEF_REQUIRE(stage1_scale == patch_scale, "defect stage on " + path.string(),
+                   "a stage-1 checkpoint trained on " + kind(patch_scale) + ", as this defect stage is (train-background" +
+                       (patch_scale > 0 ? " --patch" : " without --patch") + ")",
+                   "one trained on " + kind(stage1_scale));
+}
 
 template <policies::augmentation_policy Augmentation = policies::ada>
 class basic_defect_trainer {
@@ -140,6 +160,7 @@ public:
         : options_((o.validate(), std::move(o))),
           stage1_(read_background_checkpoint(options_.background_checkpoint)),
           stage1_hash_(core::file_content_hash(options_.background_checkpoint)),
+          same_scale_((require_matching_patch_scale(stage1_, options_.patch_scale, options_.background_checkpoint), true)),
           preset_(*stage1_.preset),
           channels_(stage1_.image_channels),
           state_{.seed = options_.seed, .total_kimg = options_.total_kimg},
@@ -259,6 +280,7 @@ public:
                               {"augmentation_policy", std::string(Augmentation::name)},
                               {"blend", std::string(generator_type::blend_type::name)},
                               {"background_checkpoint_hash", stage1_hash_}};
+        if (options_.patch_scale > 0) cfg["patch_scale"] = options_.patch_scale;  // absent: whole images
         return {{"kind", "imbdef.defect"}, {"format", 1}, {"config", cfg}};
     }
 
@@ -487,6 +509,7 @@ private:
     defect_training_options options_;
     background_checkpoint_info stage1_;
     std::string stage1_hash_;
+    bool same_scale_;  // require_same_scale ran
     const models::preset& preset_;
     int channels_;
     trainer_state state_;

@@ -98,6 +98,10 @@ public:
         for (const char* key : {"preset", "resolution", "image_channels", "latent_dim", "classes"})
             if (config.contains(key)) check(key, config[key]);
         for (const auto& [key, value] : config.items()) check(key, value);
+        // A key only the file has is a difference too (a patch run resumed as a whole-image one).
+        for (const auto& [key, value] : cfg.items())
+            IMBDEF_REQUIRE(config.contains(key) || std::find(may_differ.begin(), may_differ.end(), key) != may_differ.end(), where_,
+                           "no config." + key + " (this run does not set it)", "config." + key + " = " + value.dump());
     }
 
     const nlohmann::json& metadata() const noexcept { return metadata_; }

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,8 +26,10 @@ inline std::vector<std::string> split_names(const std::string& list) {
     return names;
 }
 
-// channels 0: as the data.
-inline imbdef::data::defect_set open_real_defects(const std::filesystem::path& root, int resolution, int channels, bool skip_bad_files) {
+// channels 0: as the data. With a patch, each defect is checked at the patch's scale instead
+// (data::defect_set_options::patch).
+inline imbdef::data::defect_set open_real_defects(const std::filesystem::path& root, int resolution, int channels, bool skip_bad_files,
+                                                  std::optional<imbdef::data::patch_options> patch = std::nullopt) {
     namespace data = imbdef::data;
     data::defect_set_options dopt;
     dopt.preprocess.resolution = resolution;
@@ -36,6 +39,7 @@ inline imbdef::data::defect_set open_real_defects(const std::filesystem::path& r
     dopt.preprocess.square = data::square_mode::center_crop;
     dopt.skip_bad_files = skip_bad_files;
     dopt.on_skip = print_skipped;
+    dopt.patch = patch;
     return data::open_defect_set(root, dopt);
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <imbdef/data/background_loader.hpp>
+#include <imbdef/data/background_patches.hpp>
 #include <imbdef/data/image_io.hpp>
 #include <imbdef/data/synthetic.hpp>
 #include <imbdef/metrics/swd.hpp>
@@ -50,12 +51,56 @@ struct train_background_options {
     bool no_augment = false;
     bool skip_bad_files = false;
     int swd_images = 256;
+    bool patch = false;         // native-scale patches of the preset's resolution instead of whole images
+    double scale = 1.0;         // with patch: resample the images by this first
 };
 
 namespace detail {
 
 namespace fs = std::filesystem;
 namespace core = imbdef::core;
+
+// A run's real batches: whole images through the threaded loader, or native-scale patches held
+// in memory (--patch). Both are functions of (seed, batches served).
+class background_reals {
+public:
+    background_reals(const fs::path& root, const imbdef::data::background_options& options, const imbdef::data::loader_options& batches,
+                     bool patch, double scale) {
+        namespace data = imbdef::data;
+        if (!patch) {
+            whole_ = std::make_unique<data::background_loader>(root, options, batches);
+            return;
+        }
+        const core::index_t p = options.preprocess.resolution;
+        patches_ = std::make_unique<data::background_patches>(
+            data::load_scaled_backgrounds(data::background_sources(root), options, {.size = p, .scale = scale}, root.string()), p,
+            batches.seed, batches.x_flip);
+    }
+    int channels() const { return whole_ ? whole_->channels() : patches_->channels(); }
+    core::index_t size() const { return whole_ ? whole_->size() : patches_->size(); }
+    void seek(std::uint64_t batches, core::index_t batch) {
+        if (whole_) whole_->seek(batches);
+        else patches_->seek(batches, batch);
+    }
+    void next(core::view<float> images, core::view<float> masks) {
+        if (whole_) whole_->next(images, masks);
+        else patches_->next(images, masks);
+    }
+    // What SWD measures against and reals.png shows: every image (whole images), or `patches`
+    // fixed reference patches.
+    imbdef::data::background_set reference(core::index_t patches) const {
+        if (whole_) return whole_->load_all();
+        const core::index_t p = patches_->patch();
+        imbdef::data::background_set out{core::tensor<float>(core::shape{patches, channels(), p, p}),
+                                         core::tensor<float>(core::shape{patches, 1, p, p}), {}};
+        patches_->reference(out.images.view(), out.masks.view());
+        return out;
+    }
+
+private:
+    std::unique_ptr<imbdef::data::background_loader> whole_;
+    std::unique_ptr<imbdef::data::background_patches> patches_;
+};
 
 // A grid of `count` samples, each as [image | valid region] cells, written as an RGB PNG.
 // images [N, C, R, R] in [-1, 1]; masks [N, 1, R, R] in {0, 1} or {-1, 1} (> 0 is inside).
@@ -177,7 +222,7 @@ inline int run_train_background(const train_background_options& o) {
 
     // ---- trainer (and resume) ----
     // The channel count follows the data; a first scan tells it.
-    auto loader = std::make_unique<data::background_loader>(fs::path(data_root), dopt, lopt);
+    auto loader = std::make_unique<detail::background_reals>(fs::path(data_root), dopt, lopt, o.patch, o.scale);
     train::background_training_options topt;
     topt.preset = o.preset;
     topt.image_channels = loader->channels();
@@ -186,19 +231,21 @@ inline int run_train_background(const train_background_options& o) {
     topt.seed = o.seed;
     topt.r1_gamma = o.gamma;
     topt.augment = !o.no_augment;
+    topt.patch_scale = o.patch ? o.scale : 0;
     train::background_trainer trainer(topt);
     if (!o.resume.empty()) {
         trainer.load(o.resume);
-        loader->seek(static_cast<std::uint64_t>(trainer.steps_done()));
+        loader->seek(static_cast<std::uint64_t>(trainer.steps_done()), o.batch);
         std::printf("resumed from %s at step %lld (%.3f kimg)\n", o.resume.c_str(), static_cast<long long>(trainer.steps_done()),
                     static_cast<double>(trainer.images_seen()) / 1000.0);
     }
-    std::printf("training %s on %lld images (%d channel%s, %dx%d) from %s\n", o.preset.c_str(),
+    std::printf("training %s on %lld images (%d channel%s, %s%dx%d%s) from %s\n", o.preset.c_str(),
                 static_cast<long long>(loader->size()), loader->channels(), loader->channels() == 1 ? "" : "s",
-                preset.resolution, preset.resolution, data_root.c_str());
+                o.patch ? "native-scale patches of " : "", preset.resolution, preset.resolution,
+                o.patch ? (" at scale " + std::to_string(o.scale)).c_str() : "", data_root.c_str());
 
     // Real images for SWD and the reals grid, decoded once.
-    const data::background_set reals = loader->load_all();
+    const data::background_set reals = loader->reference(o.swd_images);
     const core::index_t swd_n = std::min<core::index_t>(o.swd_images, reals.images.size(0));
     const core::index_t r = preset.resolution, c = loader->channels();
     core::tensor<float> swd_reals({swd_n, c, r, r});
@@ -220,6 +267,7 @@ inline int run_train_background(const train_background_options& o) {
     config["images"] = loader->size();
     config["valid_region"] = region;
     config["x_flip"] = o.x_flip;
+    config["patch"] = o.patch ? nlohmann::json{{"size", preset.resolution}, {"scale", o.scale}} : nlohmann::json(nullptr);
     config["threads"] = core::num_threads();
     report.set_config(config);
     // Rebuild the charts of a resumed run from its log.

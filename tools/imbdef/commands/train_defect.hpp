@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <imbdef/data/defect_batches.hpp>
+#include <imbdef/data/defect_patches.hpp>
 #include <imbdef/data/defect_set.hpp>
 #include <imbdef/data/image_io.hpp>
 #include <imbdef/data/synthetic.hpp>
@@ -64,12 +65,37 @@ struct train_defect_options {
     bool x_flip = true;
     bool no_augment = false;
     bool skip_bad_files = false;
+    bool patch = false;    // native-scale patches (the stage-1 checkpoint must be a patch model too)
+    double scale = 0;      // with patch: the images' scale; 0: the stage-1 checkpoint's
 };
 
 namespace defect_detail {
 
 namespace fs = std::filesystem;
 namespace core = imbdef::core;
+
+// A run's real defect batches: the decoded training defects (whole images), or native-scale
+// patches cut anew every time (--patch). Both are functions of (seed, batches served).
+class defect_reals {
+public:
+    defect_reals(imbdef::data::defect_tensors whole, std::optional<std::vector<imbdef::data::scaled_defect>> scaled, core::index_t patch,
+                 std::uint64_t seed, bool x_flip) {
+        if (scaled) patches_.emplace(std::move(*scaled), patch, seed, x_flip);
+        else whole_.emplace(std::move(whole), seed, x_flip);
+    }
+    void seek(std::uint64_t batches, core::index_t batch) {
+        if (whole_) whole_->seek(batches, batch);
+        else patches_->seek(batches, batch);
+    }
+    void next(core::view<float> images, core::view<float> masks, std::span<int> classes) {
+        if (whole_) whole_->next(images, masks, classes);
+        else patches_->next(images, masks, classes);
+    }
+
+private:
+    std::optional<imbdef::data::defect_batches> whole_;
+    std::optional<imbdef::data::defect_patches> patches_;
+};
 
 // One row per sample: [background |] defect | defect with its mask's outline in red.
 inline void write_defect_grid(const fs::path& path, std::optional<core::const_view<float>> backgrounds,
@@ -199,6 +225,9 @@ inline int run_train_defect(const train_defect_options& o) {
     IMBDEF_REQUIRE(o.protocol == "all" || o.protocol == "one-third", cmd + " --protocol", "all or one-third", "'" + o.protocol + "'");
     const auto stage1 = train::read_background_checkpoint(o.background);
     const auto& preset = *stage1.preset;
+    const double stage1_scale = stage1.metadata.at("config").value("patch_scale", 0.0);
+    const double scale = !o.patch ? 0.0 : o.scale > 0 ? o.scale : stage1_scale > 0 ? stage1_scale : 1.0;
+    train::require_matching_patch_scale(stage1, scale, o.background);  // before anything is read or written
     const fs::path run = o.out;
     detail::prepare_run_folder(run, cmd);
 
@@ -218,7 +247,9 @@ inline int run_train_defect(const train_defect_options& o) {
             if (d.is_directory() && fs::is_directory(d.path() / "ground_truth")) categories.push_back(d.path());
         if (categories.size() == 1) data_root = categories.front();
     }
-    const data::defect_set set = choose_classes(open_real_defects(data_root, preset.resolution, stage1.image_channels, o.skip_bad_files),
+    std::optional<data::patch_options> patch;
+    if (o.patch) patch = data::patch_options{.size = preset.resolution, .scale = scale};
+    const data::defect_set set = choose_classes(open_real_defects(data_root, preset.resolution, stage1.image_channels, o.skip_bad_files, patch),
                                                 o.classes, cmd + " --classes (dataset " + data_root.string() + ")");
     const data::defect_split split = data::split_defects(set, o.protocol == "all" ? data::split_protocol::all : data::split_protocol::one_third);
     std::printf("%s", data::counts_table(set, &split).c_str());
@@ -234,6 +265,7 @@ inline int run_train_defect(const train_defect_options& o) {
     topt.start_layer = o.start_layer;
     topt.composite_radius = o.composite_radius;
     topt.initial_mask_area = o.initial_mask_area < 0 ? data::median_area_fraction(set, split.train) : o.initial_mask_area;
+    topt.patch_scale = scale;
     topt.augment = !o.no_augment;
     train::defect_trainer trainer(topt);
     // A refused resume (another stage-1 checkpoint, another configuration) must leave nothing in
@@ -248,7 +280,18 @@ inline int run_train_defect(const train_defect_options& o) {
 
     // The training defects, decoded once: the reals grid and the metrics' reference set are cut
     // from them, then the batch source owns them.
-    data::defect_tensors train_defects = data::load_defect_tensors(set, split.train);
+    // Under --patch: the defects at their scale; one fixed patch of each stands for it in the grid
+    // and the metrics, and the batches cut new patches every time.
+    std::optional<std::vector<data::scaled_defect>> scaled;
+    if (patch) {
+        scaled = data::load_scaled_defects(set, split.train, *patch);
+        const auto large = data::defects_larger_than_patch(*scaled, patch->size, names.size());
+        for (std::size_t k = 0; k < large.size(); ++k)
+            if (large[k] > 0)
+                std::printf("%s: %zu of its training defects are larger than a %lld-px patch and train on the patches that cover them\n",
+                            names[k].c_str(), large[k], static_cast<long long>(patch->size));
+    }
+    data::defect_tensors train_defects = scaled ? data::reference_patches(*scaled, patch->size, o.seed) : data::load_defect_tensors(set, split.train);
     std::vector<std::size_t> train_per_class(names.size(), 0);
     for (const int k : train_defects.classes) ++train_per_class[static_cast<std::size_t>(k)];
     train::grid_labels real_labels{.columns = {"real defect", "mask outlined"}, .rows = {}};
@@ -262,7 +305,7 @@ inline int run_train_defect(const train_defect_options& o) {
     const core::tensor<float> metric_real_masks = defect_detail::take_rows(train_defects.masks, metric_rows);
     std::vector<int> metric_real_classes;
     for (const auto i : metric_rows) metric_real_classes.push_back(train_defects.classes[static_cast<std::size_t>(i)]);
-    data::defect_batches reals(std::move(train_defects), o.seed, o.x_flip);
+    defect_detail::defect_reals reals(std::move(train_defects), std::move(scaled), patch ? patch->size : 0, o.seed, o.x_flip);
     if (!o.resume.empty()) {
         reals.seek(static_cast<std::uint64_t>(trainer.steps_done()), o.batch);
         std::printf("resumed from %s at step %lld\n", o.resume.c_str(), static_cast<long long>(trainer.steps_done()));
