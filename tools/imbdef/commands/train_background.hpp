@@ -60,6 +60,13 @@ namespace detail {
 namespace fs = std::filesystem;
 namespace core = imbdef::core;
 
+// 0.7 as "0.7", not "0.700000".
+inline std::string short_number(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
 // A run's real batches: whole images through the threaded loader, or native-scale patches held
 // in memory (--patch). Both are functions of (seed, batches served).
 class background_reals {
@@ -242,7 +249,7 @@ inline int run_train_background(const train_background_options& o) {
     std::printf("training %s on %lld images (%d channel%s, %s%dx%d%s) from %s\n", o.preset.c_str(),
                 static_cast<long long>(loader->size()), loader->channels(), loader->channels() == 1 ? "" : "s",
                 o.patch ? "native-scale patches of " : "", preset.resolution, preset.resolution,
-                o.patch ? (" at scale " + std::to_string(o.scale)).c_str() : "", data_root.c_str());
+                o.patch ? (" at scale " + detail::short_number(o.scale)).c_str() : "", data_root.c_str());
 
     // Real images for SWD and the reals grid, decoded once.
     const data::background_set reals = loader->reference(o.swd_images);
