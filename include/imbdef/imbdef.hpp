@@ -54,6 +54,7 @@
 #include "train.hpp"
 #include "data/background_loader.hpp"
 #include "data/background_patches.hpp"
+#include "data/compose_patch.hpp"
 #include "data/copy_paste.hpp"
 #include "data/defect_patches.hpp"
 #include "data/defect_set.hpp"
