@@ -46,6 +46,56 @@ for s in m["samples"]:
     assert (w, h) == (32, 32), (s["image"], w, h)
 PY
 
+# Composed into the full-size defect-free images: every pixel beyond the band (2 px) around the
+# mask is the input's byte for byte (a stdlib PNG reader: no packages needed).
+"$IMBDEF" generate --checkpoint "$WORK/p2/checkpoint.safetensors" --backgrounds "$DATA/train/good" --count 5 --seed 2 \
+  --defects-per-image 2 --no-reject --min-area 1 --out "$WORK/composed" >"$WORK/composed.out" || fail "generate --backgrounds failed"
+grep -q "^5 full-size images with composed defects" "$WORK/composed.out" || fail "composition: $(cat "$WORK/composed.out")"
+python3 - "$WORK/composed" <<'PY' || fail "a composed image differs from its background beyond the band, or has the wrong size"
+import json, os, struct, sys, zlib
+def read_png(path):
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    pos, idat, w, h, channels = 8, b"", 0, 0, 0
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, colour = struct.unpack(">IIBB", body[:10])
+            assert depth == 8, path
+            channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw, stride, rows, prev = zlib.decompress(idat), w * channels, [], bytearray(w * channels)
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            a = line[x - channels] if x >= channels else 0
+            b, c = prev[x], (prev[x - channels] if x >= channels else 0)
+            if f == 1: line[x] = (line[x] + a) & 255
+            elif f == 2: line[x] = (line[x] + b) & 255
+            elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line)); prev = line
+    return w, h, channels, rows
+root = sys.argv[1]
+m = json.load(open(os.path.join(root, "manifest.json")))
+assert m["run"]["mode"] == "composed into full-size backgrounds" and len(m["samples"]) == 5
+for s in m["samples"]:
+    w, h, c, img = read_png(os.path.join(root, s["image"]))
+    _, _, _, bg = read_png(os.path.join(root, s["background"]))
+    _, _, _, mask = read_png(os.path.join(root, s["mask"]))
+    assert (w, h) == (96, 96), (s["image"], w, h)
+    set_pixels = [(y, x) for y in range(h) for x in range(w) if mask[y][x]]
+    assert set_pixels, s["image"]
+    for y in range(h):
+        for x in range(w):
+            if img[y][x * c:(x + 1) * c] != bg[y][x * c:(x + 1) * c]:
+                assert any(max(abs(y - yy), abs(x - xx)) <= 2 for yy, xx in set_pixels), (s["image"], y, x)
+PY
 # Mixing is refused, naming which is which.
 "$IMBDEF" train-background --preset tiny --kimg 0.008 --batch 4 --data "$DATA" --out "$WORK/w1" >/dev/null
 if "$IMBDEF" train-defect --background "$WORK/w1/checkpoint.safetensors" --data "$DATA" --patch --kimg 0.008 --batch 4 \
@@ -57,6 +107,21 @@ grep -q "native-scale patches" "$WORK/err" || fail "the refusal does not name th
 if "$IMBDEF" train-defect --background "$WORK/p1/checkpoint.safetensors" --data "$DATA" --patch --scale 0.5 --kimg 0.008 --batch 4 \
   --out "$WORK/x3" 2>"$WORK/err"; then fail "a defect stage at another scale than its stage 1"; fi
 for x in x1 x2 x3; do [ ! -e "$WORK/$x" ] || fail "a refused defect stage left its run folder $x"; done
+# A whole-image defect model cannot be composed; a stage-1 checkpoint has no defects; an empty folder has no images.
+"$IMBDEF" synth-data --out "$WORK/data32" --resolution 32 --channels 3 --good 0 --test-good 0 --defective 8 --scenes disc >/dev/null
+"$IMBDEF" train-defect --background "$WORK/w1/checkpoint.safetensors" --data "$WORK/data32/disc" --kimg 0.008 --batch 4 \
+  --out "$WORK/w2" >/dev/null || fail "the whole-image defect stage for the refusal test failed"
+if "$IMBDEF" generate --checkpoint "$WORK/w2/checkpoint.safetensors" --backgrounds "$DATA/train/good" --count 2 --out "$WORK/x5" \
+  2>"$WORK/err"; then fail "a whole-image defect model composed into full-size images"; fi
+grep -q "whole-image model" "$WORK/err" || fail "the refusal does not say whole-image: $(cat "$WORK/err")"
+if "$IMBDEF" generate --checkpoint "$WORK/p1/checkpoint.safetensors" --backgrounds "$DATA/train/good" --count 2 --out "$WORK/x6" \
+  2>"$WORK/err"; then fail "a stage-1 checkpoint composed"; fi
+grep -q "stage-2 (defect) patch checkpoint" "$WORK/err" || fail "the refusal does not name the stage: $(cat "$WORK/err")"
+mkdir -p "$WORK/no_images"
+if "$IMBDEF" generate --checkpoint "$WORK/p2/checkpoint.safetensors" --backgrounds "$WORK/no_images" --count 2 --out "$WORK/x7" \
+  2>"$WORK/err"; then fail "an empty background folder accepted"; fi
+grep -q "no_images" "$WORK/err" || fail "the refusal does not name the folder: $(cat "$WORK/err")"
+for x in x5 x6 x7; do [ ! -e "$WORK/$x/manifest.json" ] || fail "a refused composition wrote $x"; done
 # A scale that leaves the images smaller than a patch names an image.
 if "$IMBDEF" train-background --preset tiny --kimg 0.008 --batch 4 --data "$DATA" --patch --scale 0.25 --out "$WORK/x4" 2>"$WORK/err"; then
   fail "images smaller than a patch accepted"; fi

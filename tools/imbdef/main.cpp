@@ -25,6 +25,7 @@
 #include "commands/evaluate.hpp"
 #include "commands/export_reals.hpp"
 #include "commands/generate.hpp"
+#include "commands/generate_composed.hpp"
 #include "commands/generate_defects.hpp"
 #include "commands/info.hpp"
 #include "commands/train_background.hpp"
@@ -255,6 +256,15 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"rle", "polygon"}));
     gen_cmd->add_option("--min-area", gen_defects.min_area, "Stage-2: defect components of fewer pixels get no label")
         ->check(CLI::Range(1LL, 1LL << 40));
+    imbdef_cli::generate_composed_options gen_composed;
+    gen_cmd->add_option("--backgrounds", gen_composed.backgrounds,
+                        "Stage-2 patch models: compose the defects into these full-size defect-free images (a folder) instead of "
+                        "generated backgrounds");
+    gen_cmd->add_option("--region", gen_composed.region,
+                        "With --backgrounds: where defects may go, a mask file for every image or a folder of masks by file name");
+    gen_cmd->add_option("--valid-region", gen_composed.valid_region,
+                        "With --backgrounds: the images' valid region, auto (Otsu foreground, full frame for textures) or full-frame")
+        ->check(CLI::IsMember({"auto", "full-frame"}));
     gen_cmd->add_flag("--no-reject", gen_defects.no_reject, "Stage-2: keep every sample, even those whose measurements fail");
     gen_cmd->add_flag("--overwrite", gen_defects.overwrite, "Stage-2: write into a non-empty dataset folder, replacing its files");
 
@@ -336,10 +346,21 @@ int main(int argc, char** argv) {
         if (*gen_cmd) {
             // What the checkpoint holds decides what is generated: backgrounds, or a defect dataset.
             const auto kind = imbdef::train::checkpoint_reader(gen.checkpoint).json_metadata().value("kind", std::string());
-            if (kind == imbdef::train::defect_sampler::checkpoint_kind)
+            if (kind == imbdef::train::defect_sampler::checkpoint_kind && !gen_composed.backgrounds.empty()) {
+                gen_composed.classes = gen_defects.classes;
+                gen_composed.defects_per_image = gen_defects.defects_per_image;
+                gen_composed.min_area = gen_defects.min_area;
+                gen_composed.no_reject = gen_defects.no_reject;
+                gen_composed.overwrite = gen_defects.overwrite;
+                imbdef_cli::run_generate_composed(gen.checkpoint, gen.out, gen.group, gen.count, gen.seed, gen.truncation, gen_composed);
+            } else if (kind == imbdef::train::defect_sampler::checkpoint_kind) {
                 imbdef_cli::run_generate_defects(gen.checkpoint, gen.out, gen.group, gen.count, gen.seed, gen.truncation, gen_defects);
-            else
+            } else {
+                if (!gen_composed.backgrounds.empty())
+                    throw imbdef::error("imbdef generate --backgrounds", "a stage-2 (defect) patch checkpoint whose defects to compose",
+                                        "a " + (kind.empty() ? std::string("checkpoint of unknown kind") : "'" + kind + "' checkpoint") + ": " + gen.checkpoint);
                 imbdef_cli::run_generate(gen);
+            }
         }
         if (*bench_cmd) imbdef_cli::run_benchmark(bench);
         if (*cp_cmd) return imbdef_cli::run_copy_paste(cp);
