@@ -73,4 +73,5 @@
 #include "metrics/ms_ssim.hpp"
 #include "metrics/pyramid_features.hpp"
 #include "metrics/rejection.hpp"
+#include "metrics/seam.hpp"
 #include "metrics/swd.hpp"

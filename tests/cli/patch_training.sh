@@ -107,6 +107,19 @@ grep -q "native-scale patches" "$WORK/err" || fail "the refusal does not name th
 if "$IMBDEF" train-defect --background "$WORK/p1/checkpoint.safetensors" --data "$DATA" --patch --scale 0.5 --kimg 0.008 --batch 4 \
   --out "$WORK/x3" 2>"$WORK/err"; then fail "a defect stage at another scale than its stage 1"; fi
 for x in x1 x2 x3; do [ ! -e "$WORK/$x" ] || fail "a refused defect stage left its run folder $x"; done
+# With rejection on, a defect whose footprint border steps sharper than --seam-threshold is refused
+# and counted; every kept defect's recorded seam is within it.
+"$IMBDEF" generate --checkpoint "$WORK/p2/checkpoint.safetensors" --backgrounds "$DATA/train/good" --count 3 --seed 4 \
+  --seam-threshold 0.02 --min-area 1 --out "$WORK/seamed" >/dev/null 2>&1 || fail "generate with a seam threshold failed"
+python3 - "$WORK/seamed/manifest.json" <<'PY' || fail "a kept defect's seam is above the threshold, or seams are not counted"
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert "seam" in m["rejected"] and m["run"]["seam_threshold"] == 0.02, (m["rejected"], m["run"])
+for s in m["samples"]:
+    for d in s["metadata"]["defects"]:
+        assert d["seam"] <= 0.02, d
+PY
+
 # A whole-image defect model cannot be composed; a stage-1 checkpoint has no defects; an empty folder has no images.
 "$IMBDEF" synth-data --out "$WORK/data32" --resolution 32 --channels 3 --good 0 --test-good 0 --defective 8 --scenes disc >/dev/null
 "$IMBDEF" train-defect --background "$WORK/w1/checkpoint.safetensors" --data "$WORK/data32/disc" --kimg 0.008 --batch 4 \

@@ -265,6 +265,10 @@ int main(int argc, char** argv) {
     gen_cmd->add_option("--valid-region", gen_composed.valid_region,
                         "With --backgrounds: the images' valid region, auto (Otsu foreground, full frame for textures) or full-frame")
         ->check(CLI::IsMember({"auto", "full-frame"}));
+    gen_cmd->add_option("--seam-threshold", gen_composed.seam_threshold,
+                        "With --backgrounds: refuse a defect whose footprint border steps sharper by more than this (image units, "
+                        "[-1, 1] images; default 0.1)")
+        ->check(CLI::NonNegativeNumber);
     gen_cmd->add_flag("--no-reject", gen_defects.no_reject, "Stage-2: keep every sample, even those whose measurements fail");
     gen_cmd->add_flag("--overwrite", gen_defects.overwrite, "Stage-2: write into a non-empty dataset folder, replacing its files");
 

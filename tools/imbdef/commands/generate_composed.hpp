@@ -16,11 +16,13 @@
 //      region and whose footprint is at least half region, up to 64 draws;
 //   3. is composed by data::compose_defect_patch: the residual defect - paired background, resized
 //      to the footprint, added under the band weight, so every pixel beyond the band around the
-//      masks is the input image's, bit for bit.
+//      masks is the input image's, bit for bit;
+//   4. is refused (counted as "seam", the image left as it was) when the step across the
+//      footprint's border grows by more than --seam-threshold (metrics/seam.hpp): where the band
+//      is cut off by the footprint's edge.
 // --count images are written: an attempt whose defects all failed (refused patches, no place in
 // the region, a mask that vanishes at the image's scale) is replaced by the next attempt, every
 // case counted in the manifest. A background smaller than a footprint is an error naming it.
-// Not yet measured: the seam across the footprint's border (the extra rejection reason).
 
 #include <cstdio>
 #include <filesystem>
@@ -37,6 +39,7 @@
 #include <imbdef/data/export.hpp>
 #include <imbdef/data/image_io.hpp>
 #include <imbdef/metrics/rejection.hpp>
+#include <imbdef/metrics/seam.hpp>
 #include <imbdef/train/defect_sampler.hpp>
 
 #include "real_defects.hpp"
@@ -50,6 +53,7 @@ struct generate_composed_options {
     std::string classes = "all";
     int defects_per_image = 1;
     long long min_area = 16;
+    double seam_threshold = imbdef::metrics::default_seam_threshold;  // metrics/seam.hpp, in [-1, 1] image units
     bool no_reject = false;
     bool overwrite = false;
 };
@@ -127,7 +131,7 @@ inline void run_generate_composed(const std::string& checkpoint, const std::stri
     metrics::rejection_counts counts;
     std::uint64_t candidate_offset = 0;  // replacements drawn so far, after all first candidates
     const std::uint64_t first_replacement = static_cast<std::uint64_t>(count * 20 + 64) * static_cast<std::uint64_t>(k_passes);
-    long long kept = 0, unplaced = 0, vanished = 0, empty_images = 0;
+    long long kept = 0, unplaced = 0, vanished = 0, empty_images = 0, seams = 0;
     // --count is the number of images written: an image that got no defect is replaced by the
     // next attempt, up to 20 attempts per requested image; the shortfall is said, never hidden.
     const long long max_attempts = count * 20 + 64;
@@ -138,7 +142,8 @@ inline void run_generate_composed(const std::string& checkpoint, const std::stri
         const core::index_t h = bg.image.size(1), w = bg.image.size(2);
         core::tensor<float> image(core::shape{c, h, w}), mask(core::shape{h, w});
         std::copy(bg.image.begin(), bg.image.end(), image.begin());
-        core::tensor<std::int32_t> instance(core::shape{h, w}), class_map(core::shape{h, w});
+        core::tensor<std::int32_t> instance(core::shape{h, w}), class_map(core::shape{h, w}), trial_instance(core::shape{h, w});
+        core::tensor<float> trial(core::shape{c, h, w}), trial_mask(core::shape{h, w});
         nlohmann::json placed = nlohmann::json::array();
         int first_class = -1;
         for (core::index_t k = 0; k < k_passes; ++k) {
@@ -177,20 +182,32 @@ inline void run_generate_composed(const std::string& checkpoint, const std::stri
                 ++unplaced;
                 continue;
             }
+            // Composed into a copy first: a defect whose seam fails leaves the image as it was.
+            std::copy(image.begin(), image.end(), trial.begin());
+            std::copy(mask.begin(), mask.end(), trial_mask.begin());
+            std::copy(instance.begin(), instance.end(), trial_instance.begin());
             const auto r = data::compose_defect_patch<float>(core::const_view<float>(batch.image.data(), {c, p, p}),
                                                              core::const_view<float>(batch.background.data(), {c, p, p}),
                                                              core::const_view<float>(batch.mask.data(), {p, p}), scale, (*at)[0], (*at)[1], band,
-                                                             image.view(), mask.view(), instance.view(), static_cast<std::int32_t>(k + 1));
+                                                             trial.view(), trial_mask.view(), trial_instance.view(), static_cast<std::int32_t>(k + 1));
             if (r.area == 0) {  // the patch's mask covers under half an image pixel everywhere
                 ++vanished;
                 continue;
             }
+            const double seam = imbdef::metrics::seam_step<float>(image.cview(), trial.cview(), (*at)[0], (*at)[1], footprint);
+            if (!o.no_reject && seam > o.seam_threshold) {
+                ++seams;
+                continue;
+            }
+            std::swap(image, trial);
+            std::swap(mask, trial_mask);
+            std::swap(instance, trial_instance);
             for (core::index_t y = 0; y < footprint; ++y)
                 for (core::index_t x = 0; x < footprint; ++x)
                     if (instance[((*at)[0] + y) * w + (*at)[1] + x] == k + 1) class_map[((*at)[0] + y) * w + (*at)[1] + x] = cls + 1;
             if (first_class < 0) first_class = cls;
             placed.push_back({{"class", sampler.class_names()[static_cast<std::size_t>(cls)]}, {"index", index}, {"top", (*at)[0]},
-                              {"left", (*at)[1]}, {"size", footprint}, {"area", r.area}});
+                              {"left", (*at)[1]}, {"size", footprint}, {"area", r.area}, {"seam", seam}});
         }
         if (first_class < 0) {  // no defect landed: nothing to label
             ++empty_images;
@@ -237,19 +254,21 @@ inline void run_generate_composed(const std::string& checkpoint, const std::stri
                 {"requested", count},
                 {"kept", kept},
                 {"attempts", i},
-                {"seam", "not measured yet"}};
+                {"seam_threshold", o.seam_threshold}};
     for (const auto reason : metrics::rejection_reasons) meta.rejected[std::string(metrics::to_string(reason))] = static_cast<core::index_t>(counts.of(reason));
     meta.rejected["no_place_in_region"] = static_cast<core::index_t>(unplaced);
     meta.rejected["vanished_at_image_scale"] = static_cast<core::index_t>(vanished);
+    meta.rejected["seam"] = static_cast<core::index_t>(seams);
     meta.rejected["image_without_defect"] = static_cast<core::index_t>(empty_images);
     writer.finish(meta);
     if (kept < count)
         std::fprintf(stderr, "imbdef generate --backgrounds: only %lld of %lld images got a defect in %lld attempts (see the manifest's "
                              "rejections)\n", kept, count, i);
     std::printf("%lld full-size images with composed defects in %s (%lld-px patches at scale %g: %lld-px footprints; %llu patches "
-                "rejected, %lld defects found no place, %lld vanished, %lld images without a defect replaced)\n",
+                "rejected, %lld defects found no place, %lld vanished, %lld refused for their seam, %lld images without a defect "
+                "replaced)\n",
                 kept, out_dir.c_str(), static_cast<long long>(p), scale, static_cast<long long>(footprint),
-                static_cast<unsigned long long>(counts.rejected()), unplaced, vanished, empty_images);
+                static_cast<unsigned long long>(counts.rejected()), unplaced, vanished, seams, empty_images);
 }
 
 }  // namespace imbdef_cli
