@@ -3,6 +3,7 @@
 // can act on it without reading our code: where it happened (op, tensor, file, layer), what was
 // expected, and what was found.
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -33,6 +34,18 @@ private:
     std::string expected_;
     std::string found_;
 };
+
+// The message of a captured exception (what() of a std::exception), for reports that go on after
+// it, such as a skipped file's reason; "an exception of unknown type" for anything else.
+inline std::string message_of(const std::exception_ptr& e) {
+    try {
+        if (e) std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+    }
+    return "an exception of unknown type";
+}
 
 }  // namespace imbdef
 

@@ -130,13 +130,7 @@ inline scaled_background_set load_scaled_backgrounds(const std::vector<backgroun
     for (std::size_t i = 0; i < n; ++i) {
         if (!results[i].error) continue;
         if (!o.skip_bad_files) std::rethrow_exception(results[i].error);
-        std::string reason = "an exception of unknown type";
-        try {
-            std::rethrow_exception(results[i].error);
-        } catch (const std::exception& e) {
-            reason = e.what();
-        } catch (...) {
-        }
+        std::string reason = message_of(results[i].error);
         set.skipped.push_back({sources[i].image, std::move(reason)});
         if (o.on_skip) o.on_skip(set.skipped.back());
     }

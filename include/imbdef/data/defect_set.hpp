@@ -435,13 +435,7 @@ inline defect_set open_defect_set(const defect_listing& listing, const defect_se
         const auto k = static_cast<std::size_t>(c.class_index);
         if (results[i].error) {
             if (!o.skip_bad_files) std::rethrow_exception(results[i].error);
-            std::string reason = "an exception of unknown type";
-            try {
-                std::rethrow_exception(results[i].error);
-            } catch (const std::exception& e) {
-                reason = e.what();
-            } catch (...) {
-            }
+            std::string reason = message_of(results[i].error);
             if (first_reason[k].empty()) first_reason[k] = reason;
             ++skipped_per_class[k];
             set.skipped.push_back({c.image, std::move(reason)});
