@@ -12,6 +12,9 @@ same backgrounds. Every detector:
 - is Ultralytics YOLO built from its model yaml, no pretrained weights, seeded and deterministic;
 - trains for the same number of iterations (batches): each condition's epochs are
   ceil(iterations / batches per epoch), and its warmup is the same number of iterations;
+- with --train-images N, also sees the same number of training images: each condition's training
+  list holds exactly N paths, the real images first (each once), then the added dataset's images
+  in name order until N (real only: the real images repeated in turn);
 - never sees the test split while training: Ultralytics' own validation reads the real training
   images, and the weights scored are the last ones (no selection by any score);
 - is scored once, on the real test split, with Ultralytics' mAP50, mAP50-95, precision and recall,
@@ -57,13 +60,33 @@ def read_dataset(root, need_test=False):
     return root, manifest
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+
+
+def image_paths(folder):
+    return sorted(str(f) for f in Path(folder).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def count_images(folder):
-    return sum(1 for f in Path(folder).iterdir() if f.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp"})
+    return len(image_paths(folder))
+
+
+def fixed_size_list(path, train_dirs, n):
+    """Writes a training list of exactly n image paths: the first folder's images (the reals), then
+    the others' in name order, both repeated in turn if needed; returns the number of distinct images."""
+    reals = image_paths(train_dirs[0])
+    added = [p for d in train_dirs[1:] for p in image_paths(d)]
+    if n < len(reals):
+        fail(f"--train-images {n}: fewer than the {len(reals)} real training images")
+    pool = added if added else reals
+    chosen = reals + [pool[i % len(pool)] for i in range(n - len(reals))]
+    path.write_text("\n".join(chosen) + "\n")
+    return len(set(chosen))
 
 
 def write_yaml(path, root, train_dirs, val_dir, test_dir, names):
     q = lambda s: json.dumps(str(s))  # JSON strings are valid YAML double-quoted strings
-    lines = [f"path: {q(root)}", "train:"] + [f"  - {q(d)}" for d in train_dirs]
+    lines = [f"path: {q(root)}", "train:"] + [f"  - {q(d)}" for d in train_dirs]  # folders, or one list file
     lines += [f"val: {q(val_dir)}", f"test: {q(test_dir)}", f"nc: {len(names)}", "names:"]
     lines += [f"  {i}: {q(n)}" for i, n in enumerate(names)]
     path.write_text("\n".join(lines) + "\n")
@@ -154,6 +177,8 @@ def main():
     p.add_argument("--model", default="yolov8n.yaml", help="an Ultralytics model yaml (never a .pt: no pretrained weights)")
     p.add_argument("--lr0", type=float, default=0.001)
     p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--train-images", type=int, default=0,
+                   help="give every condition exactly this many training images (0: each its own count)")
     args = p.parse_args()
     if not args.model.endswith(".yaml"):
         fail(f"--model {args.model}: a model yaml, so that nothing starts from pretrained weights")
@@ -184,10 +209,17 @@ def main():
     runs = []
     for condition, train_dirs in conditions.items():
         yaml_path = out / f"{condition}.yaml"
-        write_yaml(yaml_path, reals_root, train_dirs, reals_root / "images" / "train", reals_root / "images" / "test", class_names)
-        n_train = sum(count_images(d) for d in train_dirs)
+        if args.train_images > 0:
+            list_path = out / f"{condition}.train.txt"
+            distinct = fixed_size_list(list_path, train_dirs, args.train_images)
+            train_entries, n_train = [list_path], args.train_images
+        else:
+            train_entries, n_train = train_dirs, sum(count_images(d) for d in train_dirs)
+            distinct = n_train
+        write_yaml(yaml_path, reals_root, train_entries, reals_root / "images" / "train", reals_root / "images" / "test", class_names)
         for seed in seeds:
-            done = [r for r in previous if r["condition"] == condition and r["seed"] == seed and r["train_images"] == n_train]
+            done = [r for r in previous if r["condition"] == condition and r["seed"] == seed and r["train_images"] == n_train
+                    and r.get("distinct_images", r["train_images"]) == distinct]
             if done:  # a rerun after an interruption keeps what finished
                 runs.append(done[0])
                 continue
@@ -195,6 +227,7 @@ def main():
             shutil.rmtree(run_dir, ignore_errors=True)
             print(f"== {condition}, seed {seed}: {n_train} training images", flush=True)
             runs.append(train_and_score(condition, yaml_path, n_train, seed, args, run_dir))
+            runs[-1]["distinct_images"] = distinct
             print(json.dumps(runs[-1]), flush=True)
             results = {"command": " ".join(sys.argv), "machine": machine(), "classes": class_names, "runs": runs}
             tmp = results_path.with_suffix(".tmp")
