@@ -2,11 +2,13 @@
 // doctest suite "real-data", run by the test_data_defect_set_real entry and skipped without data.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 
+#include <imbdef/data/defect_patches.hpp>
 #include <imbdef/data/defect_set.hpp>
 
 namespace fs = std::filesystem;
@@ -102,4 +104,40 @@ TEST_CASE("real data: mpdd-metal-plate defects, one class, defect-free plates le
     const auto t = data::load_defect_tensors(set, {0, 1, 2});
     CHECK(t.images.shape() == core::shape{3, 3, 64, 64});
     for (float v : t.images) CHECK((v >= -1.0f && v <= 1.0f));
+}
+
+// Native-scale patches (data/defect_patches.hpp) at the scale a 256-px detector sees the tiles:
+// blowholes that vanish in a 64-px whole image keep several pixels, every patch holds defect
+// pixels, and the large Uneven areas are counted as larger than a patch.
+TEST_CASE("real data: magnetic-tile defects as native-scale 64-px patches at scale 0.7" * doctest::test_suite("real-data")) {
+    const fs::path root = real_data("magnetic-tile");
+    if (root.empty()) return;
+    data::defect_set_options o;
+    o.preprocess = {.resolution = 64, .channels = 1, .square = data::square_mode::center_crop};
+    o.patch = data::patch_options{.size = 64, .scale = 0.7};
+    o.skip_bad_files = true;
+    const auto set = data::open_defect_set(root, o);
+    const auto counts = set.counts();
+    REQUIRE(counts.size() == 4);
+    CHECK(counts[0] == 80);  // every blowhole keeps a pixel at 0.7, where 64-px whole images lose some
+    for (const auto& s : set.skipped) {  // only Uneven: its empty masks, and two specks under half a pixel at 0.7
+        CAPTURE(s.reason);
+        CHECK(s.path.string().find("MT_Uneven") != std::string::npos);
+        CHECK((s.reason.find("all-zero mask") != std::string::npos || s.reason.find("at scale 0.7") != std::string::npos));
+    }
+    const auto split = data::split_defects(set, data::split_protocol::one_third);
+    auto scaled = data::load_scaled_defects(set, split.train, *o.patch);
+    const auto large = data::defects_larger_than_patch(scaled, 64, 4);
+    CHECK(large[0] == 0);  // blowholes fit
+    CHECK(large[3] > 0);   // some Uneven areas do not
+    data::defect_patches patches(std::move(scaled), 64, 1, true);
+    core::tensor<float> images({8, 1, 64, 64}), masks({8, 1, 64, 64});
+    std::vector<int> classes(8);
+    for (int b = 0; b < 20; ++b) {
+        patches.next(images.view(), masks.view(), classes);
+        for (core::index_t i = 0; i < 8; ++i) {
+            const auto m = masks.view().slice(i);
+            CHECK(std::count(m.begin(), m.end(), 1.0f) > 0);
+        }
+    }
 }
