@@ -127,13 +127,8 @@ inline scaled_background_set load_scaled_backgrounds(const std::vector<backgroun
             }
     });
     scaled_background_set set;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!results[i].error) continue;
-        if (!o.skip_bad_files) std::rethrow_exception(results[i].error);
-        std::string reason = message_of(results[i].error);
-        set.skipped.push_back({sources[i].image, std::move(reason)});
-        if (o.on_skip) o.on_skip(set.skipped.back());
-    }
+    for (std::size_t i = 0; i < n; ++i)
+        if (results[i].error) detail::skip_or_rethrow(results[i].error, sources[i].image, o, set.skipped);
     bool any_colour = false;
     for (std::size_t i = 0; i < n; ++i)
         if (!results[i].error) any_colour = any_colour || results[i].b.image.size(0) == 3;

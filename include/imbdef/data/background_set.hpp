@@ -114,6 +114,15 @@ inline void check_background_options(const std::vector<background_source>& sourc
                            "neither");
 }
 
+// A file that failed: rethrown when bad files stop the load (the first in list order, as the
+// callers visit them), else recorded with its reason and reported through on_skip.
+inline void skip_or_rethrow(const std::exception_ptr& error, const std::filesystem::path& file, const background_options& o,
+                            std::vector<skipped_file>& skipped) {
+    if (!o.skip_bad_files) std::rethrow_exception(error);
+    skipped.push_back({file, message_of(error)});
+    if (o.on_skip) o.on_skip(skipped.back());
+}
+
 struct decoded_background {
     data::image image;
     mask_u8 valid_region;  // at the file's own resolution
@@ -197,13 +206,8 @@ inline prepared_set prepare_background_set(const std::vector<background_source>&
     });
 
     prepared_set set;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!results[i].error) continue;
-        if (!o.skip_bad_files) std::rethrow_exception(results[i].error);
-        std::string reason = message_of(results[i].error);
-        set.skipped.push_back({sources[i].image, std::move(reason)});
-        if (o.on_skip) o.on_skip(set.skipped.back());
-    }
+    for (std::size_t i = 0; i < n; ++i)
+        if (results[i].error) skip_or_rethrow(results[i].error, sources[i].image, o, set.skipped);
 
     bool any_colour = false;
     for (std::size_t i = 0; i < n; ++i) {

@@ -42,6 +42,7 @@
 #include <imbdef/metrics/seam.hpp>
 #include <imbdef/train/defect_sampler.hpp>
 
+#include "generate_defects.hpp"  // chosen_classes
 #include "real_defects.hpp"
 
 namespace imbdef_cli {
@@ -71,14 +72,9 @@ inline void run_generate_composed(const std::string& checkpoint, const std::stri
                    "a defect stage trained on native-scale patches (train-defect --patch), whose defects keep the images' scale",
                    "a whole-image model (its samples are whole images shrunk to " + std::to_string(sampler.resolution()) +
                        " px): generate without --backgrounds");
-    IMBDEF_REQUIRE(o.defects_per_image >= 1 && o.defects_per_image <= imbdef::train::defect_sampler::max_passes, cmd + " --defects-per-image",
-                   "1 to " + std::to_string(imbdef::train::defect_sampler::max_passes), std::to_string(o.defects_per_image));
     IMBDEF_REQUIRE(o.valid_region == "auto" || o.valid_region == "full-frame", cmd + " --valid-region", "auto or full-frame",
                    "'" + o.valid_region + "'");
-    std::vector<int> classes;
-    if (o.classes == "all") classes = sampler.all_classes();
-    else
-        for (const auto& name : split_names(o.classes)) classes.push_back(sampler.class_index(name));
+    const std::vector<int> classes = chosen_classes(sampler, o.classes, o.defects_per_image, cmd);
 
     // The backgrounds: every image file of the folder, sorted, each proven readable before anything is written.
     const auto sources = data::background_sources(fs::path(o.backgrounds));

@@ -30,6 +30,8 @@
 #include <imbdef/train/defect_sampler.hpp>
 #include <imbdef/train/defect_trainer.hpp>
 
+#include "real_defects.hpp"  // split_names
+
 namespace imbdef_cli {
 
 struct generate_defect_options {
@@ -43,6 +45,19 @@ struct generate_defect_options {
     bool overwrite = false;
 };
 
+// --class ("all" or names, comma-separated) as the sampler's class indices, after checking
+// --defects-per-image: what both ways of generating defects (generated or given backgrounds) read.
+inline std::vector<int> chosen_classes(const imbdef::train::defect_sampler& sampler, const std::string& list, int defects_per_image,
+                                       const std::string& cmd) {
+    constexpr int max_passes = imbdef::train::defect_sampler::max_passes;
+    IMBDEF_REQUIRE(defects_per_image >= 1 && defects_per_image <= max_passes, cmd + " --defects-per-image",
+                   "1 to " + std::to_string(max_passes), std::to_string(defects_per_image));
+    if (list == "all") return sampler.all_classes();
+    std::vector<int> classes;
+    for (const auto& name : split_names(list)) classes.push_back(sampler.class_index(name));
+    return classes;
+}
+
 inline void run_generate_defects(const std::string& checkpoint, const std::string& out_dir, const std::string& group,
                                  long long count, std::uint64_t seed, double truncation, const generate_defect_options& o) {
     namespace fs = std::filesystem;
@@ -51,16 +66,7 @@ inline void run_generate_defects(const std::string& checkpoint, const std::strin
     namespace metrics = imbdef::metrics;
     const std::string cmd = "imbdef generate";
     auto sampler = imbdef::train::defect_sampler::load(checkpoint, group);
-    IMBDEF_REQUIRE(o.defects_per_image >= 1 && o.defects_per_image <= imbdef::train::defect_sampler::max_passes,
-                   cmd + " --defects-per-image", "1 to " + std::to_string(imbdef::train::defect_sampler::max_passes),
-                   std::to_string(o.defects_per_image));
-    std::vector<int> classes;
-    if (o.classes == "all") {
-        classes = sampler.all_classes();
-    } else {
-        std::stringstream names(o.classes);
-        for (std::string name; std::getline(names, name, ',');) classes.push_back(sampler.class_index(name));
-    }
+    const std::vector<int> classes = chosen_classes(sampler, o.classes, o.defects_per_image, cmd);
     std::optional<std::pair<core::index_t, core::index_t>> size;
     if (!o.size.empty()) {
         long w = 0, h = 0;
